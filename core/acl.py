@@ -1,0 +1,78 @@
+"""Access-control tokens: the vocabulary shared by documents, principals and the vector index.
+
+A document's ACL becomes a set of tokens stored with every chunk; a principal's identity becomes a
+set of tokens; a chunk is readable exactly when the two sets intersect. Deny by default: an empty
+ACL yields no tokens and so admits nobody.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+PUBLIC = "public"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+
+
+def valid_name(name: str) -> bool:
+    """True when `name` is acceptable as a user or group name (no separators, no spaces)."""
+    return bool(_NAME.match(name))
+
+
+def user_token(username: str) -> str:
+    """The token that grants one user access."""
+    return f"user:{username}"
+
+
+def group_token(group: str) -> str:
+    """The token that grants every member of a group access."""
+    return f"group:{group}"
+
+
+@dataclass(frozen=True)
+class Acl:
+    """Who may read a document: named users, named groups, or everyone (`public`)."""
+
+    users: frozenset[str] = field(default_factory=frozenset)
+    groups: frozenset[str] = field(default_factory=frozenset)
+    public: bool = False
+
+    @classmethod
+    def of(cls, users: Iterable[str] = (), groups: Iterable[str] = (), public: bool = False) -> Acl:
+        """Build an ACL from any iterables, validating every name."""
+        acl = cls(frozenset(users), frozenset(groups), public)
+        bad = sorted(n for n in acl.users | acl.groups if not valid_name(n))
+        if bad:
+            from core.errors import InvalidInput
+
+            raise InvalidInput(f"invalid user or group name(s) in ACL: {', '.join(bad)}")
+        return acl
+
+    def tokens(self) -> frozenset[str]:
+        """The tokens stored with every chunk of the document."""
+        tokens = {user_token(u) for u in self.users} | {group_token(g) for g in self.groups}
+        if self.public:
+            tokens.add(PUBLIC)
+        return frozenset(tokens)
+
+    def as_dict(self) -> dict[str, object]:
+        """The public JSON shape of an ACL."""
+        return {"users": sorted(self.users), "groups": sorted(self.groups), "public": self.public}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: the only thing that can unlock content."""
+
+    username: str
+    groups: frozenset[str] = field(default_factory=frozenset)
+    is_admin: bool = False
+
+    def tokens(self) -> frozenset[str]:
+        """Every token this principal holds; computed here and nowhere else."""
+        return frozenset({PUBLIC, user_token(self.username)} | {group_token(g) for g in self.groups})
+
+    def can_read(self, acl_tokens: Iterable[str]) -> bool:
+        """True when the principal holds at least one of `acl_tokens`."""
+        return not self.tokens().isdisjoint(acl_tokens)

@@ -1,0 +1,1 @@
+"""The relational source of truth: schema, engine and migrations."""

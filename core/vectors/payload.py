@@ -1,0 +1,41 @@
+"""The payload layout shared by both Qdrant adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from core.types import Chunk
+
+ACL_KEY = "acl"
+DOCUMENT_KEY = "document_id"
+VERSION_KEY = "version"
+INDEXED_KEYWORDS = (ACL_KEY, DOCUMENT_KEY, VERSION_KEY)
+
+
+def to_payload(chunk: Chunk) -> dict[str, Any]:
+    """The payload stored with a chunk's point."""
+    return {
+        DOCUMENT_KEY: chunk.document_id,
+        VERSION_KEY: chunk.version,
+        "index": chunk.index,
+        "text": chunk.text,
+        "title": chunk.title,
+        "page": chunk.page,
+        "section": chunk.section,
+        ACL_KEY: sorted(chunk.acl_tokens),
+    }
+
+
+def from_payload(payload: Mapping[str, Any]) -> Chunk:
+    """Rebuild a chunk from its stored payload."""
+    return Chunk(
+        document_id=str(payload[DOCUMENT_KEY]),
+        version=str(payload[VERSION_KEY]),
+        index=int(payload["index"]),
+        text=str(payload["text"]),
+        title=str(payload.get("title") or ""),
+        acl_tokens=frozenset(payload.get(ACL_KEY) or ()),
+        page=payload.get("page"),
+        section=payload.get("section"),
+    )

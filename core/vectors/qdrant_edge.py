@@ -1,0 +1,148 @@
+"""`VectorIndex` on Qdrant Edge: Qdrant's own engine in-process, persisted under the data dir.
+
+Only one process may open a shard directory at a time; the embedded default therefore runs the
+API and its ingestion worker in one process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import qdrant_edge as qe
+
+from core.errors import ConfigurationError
+from core.types import Chunk, ScoredChunk
+from core.vectors.payload import (
+    ACL_KEY,
+    DOCUMENT_KEY,
+    INDEXED_KEYWORDS,
+    VERSION_KEY,
+    from_payload,
+    to_payload,
+)
+
+DENSE = "dense"
+_META_FILE = "sillok_index.json"
+
+
+def _match(key: str, value: str) -> qe.FieldCondition:
+    return qe.FieldCondition(key=key, match=qe.MatchValue(value))
+
+
+class QdrantEdgeIndex:
+    """Chunks in one Edge shard directory; the ACL filter is a payload-indexed `MatchAny`."""
+
+    def __init__(self, path: Path, exact: bool = True) -> None:
+        self._path = path
+        self._exact = exact
+        self._shard: qe.EdgeShard | None = None
+        if (path / _META_FILE).exists():
+            self._shard = qe.EdgeShard.load(str(path))
+
+    def _meta(self) -> dict[str, object]:
+        return dict(json.loads((self._path / _META_FILE).read_text()))
+
+    @property
+    def shard(self) -> qe.EdgeShard:
+        """The open shard; `ensure_collection` must have run once."""
+        if self._shard is None:
+            raise ConfigurationError("the vector index has not been created yet")
+        return self._shard
+
+    def ensure_collection(self, dimension: int, model: str) -> None:
+        """Create the shard with payload indexes, or check that it holds `model` vectors."""
+        if self._shard is not None:
+            stored = self._meta().get("model")
+            if stored != model:
+                raise ConfigurationError(
+                    f"the vector index at {self._path} holds vectors of model {stored!r}, not "
+                    f"{model!r}; run `sillok reindex` or use another data directory"
+                )
+            return
+        self._path.mkdir(parents=True, exist_ok=True)
+        config = qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)}
+        )
+        shard = qe.EdgeShard.create(str(self._path), config)
+        for key in INDEXED_KEYWORDS:
+            shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+        shard.flush()
+        (self._path / _META_FILE).write_text(json.dumps({"model": model, "dimension": dimension}))
+        self._shard = shard
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        """Store chunks; the same point id twice is one point."""
+        if len(chunks) != len(vectors):
+            raise ValueError("chunks and vectors differ in length")
+        if not chunks:
+            return
+        points = [
+            qe.Point(c.id, {DENSE: list(v)}, to_payload(c))
+            for c, v in zip(chunks, vectors, strict=True)
+        ]
+        self.shard.update(qe.UpdateOperation.upsert_points(points))
+        self.shard.flush()
+
+    def search(self, vector: Sequence[float], tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
+        """Nearest chunks whose ACL intersects `tokens`, filtered inside the engine."""
+        if not tokens or limit <= 0 or self._shard is None:
+            return []
+        acl = qe.Filter(must=[qe.FieldCondition(key=ACL_KEY, match=qe.MatchAny(sorted(tokens)))])
+        hits = self.shard.query(
+            qe.QueryRequest(
+                limit=limit,
+                query=qe.Query.Nearest(list(vector), using=DENSE),
+                filter=acl,
+                with_payload=True,
+                params=qe.SearchParams(exact=self._exact),
+            )
+        )
+        return [ScoredChunk(from_payload(h.payload or {}), float(h.score)) for h in hits]
+
+    def delete_document(self, document_id: str, keep_version: str | None = None) -> None:
+        """Remove a document's points, optionally sparing one version."""
+        if self._shard is None:
+            return
+        must_not = [_match(VERSION_KEY, keep_version)] if keep_version else None
+        selector = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)], must_not=must_not)
+        self.shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
+        self.shard.flush()
+
+    def set_acl(self, document_id: str, tokens: frozenset[str]) -> None:
+        """Overwrite the ACL tokens of every point of a document."""
+        if self._shard is None:
+            return
+        selector = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)])
+        self.shard.update(qe.UpdateOperation.set_payload_by_filter(selector, {ACL_KEY: sorted(tokens)}))
+        self.shard.flush()
+
+    def count(self, document_id: str | None = None) -> int:
+        """Exact number of points (in total or for one document)."""
+        if self._shard is None:
+            return 0
+        flt = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)]) if document_id else None
+        return self.shard.count(qe.CountRequest(exact=True, filter=flt))
+
+    def chunk_ids(self, document_id: str) -> list[str]:
+        """Every point id stored for a document."""
+        if self._shard is None:
+            return []
+        ids: list[str] = []
+        offset = None
+        flt = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)])
+        while True:
+            records, offset = self.shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=256, filter=flt, with_payload=False)
+            )
+            ids.extend(str(r.id) for r in records)
+            if offset is None:
+                return ids
+
+    def close(self) -> None:
+        """Flush and release the shard directory."""
+        if self._shard is not None:
+            self._shard.flush()
+            self._shard.close()
+            self._shard = None

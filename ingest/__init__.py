@@ -1,0 +1,1 @@
+"""Ingestion: parsers, chunking and the idempotent pipeline from a file to indexed chunks."""

@@ -1,0 +1,109 @@
+"""Binary and markup formats read with `unstructured`, keeping pages, titles and tables."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+from pathlib import Path
+from typing import Any
+
+from core.errors import EncryptedDocument, MalformedDocument, NoTextLayer
+from core.types import Element
+from ingest.parsers.offline import prepare_unstructured
+
+_LANGUAGES = ["eng", "kor"]
+_SECTION_MAX_CHARS = 200
+
+
+def table_rows(html: str) -> str:
+    """A table's rows as lines of cells joined by ` | ` (from unstructured's HTML rendering)."""
+    from lxml import html as lxml_html
+
+    root = lxml_html.fromstring(html)
+    lines = []
+    for row in root.iter("tr"):
+        cells = [" ".join(c.text_content().split()) for c in row if c.tag in ("td", "th")]
+        if any(cells):
+            lines.append(" | ".join(cells))
+    return "\n".join(lines)
+
+
+def to_elements(raw: list[Any]) -> list[Element]:
+    """Map unstructured elements to ours, carrying page numbers and the current section title."""
+    elements: list[Element] = []
+    section: str | None = None
+    for item in raw:
+        text = (item.text or "").strip()
+        if not text:
+            continue
+        page = getattr(item.metadata, "page_number", None)
+        if item.category == "Table":
+            html = getattr(item.metadata, "text_as_html", None)
+            elements.append(Element(table_rows(html) if html else text, page, section, "table"))
+        elif item.category == "Title" and len(text) <= _SECTION_MAX_CHARS:
+            section = text
+            elements.append(Element(text, page, section, "title"))
+        else:
+            elements.append(Element(text, page, section))
+    return elements
+
+
+def _partition(path: Path, **kwargs: Any) -> list[Element]:
+    prepare_unstructured()
+    from unstructured.partition.auto import partition
+
+    try:
+        raw = partition(filename=str(path), languages=_LANGUAGES, **kwargs)
+    except (ValueError, KeyError, OSError, IndexError, AttributeError, TypeError) as exc:
+        raise MalformedDocument(f"the file could not be read ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # parser libraries raise many private types; all mean "damaged"
+        if "encrypt" in str(exc).lower() or "password" in str(exc).lower():
+            raise EncryptedDocument("the file is encrypted or password-protected") from exc
+        raise MalformedDocument(f"the file could not be read ({type(exc).__name__}: {exc})") from exc
+    return to_elements(raw)
+
+
+def parse_pdf(path: Path) -> list[Element]:
+    """A PDF's text layer, page by page; encrypted, damaged and image-only PDFs raise."""
+    import pikepdf
+
+    try:
+        with pikepdf.open(path) as pdf:
+            pages = len(pdf.pages)
+    except pikepdf.PasswordError as exc:
+        raise EncryptedDocument("the PDF is password-protected") from exc
+    except pikepdf.PdfError as exc:
+        raise MalformedDocument(f"the PDF is damaged and could not be repaired: {exc}") from exc
+    elements = _partition(path, strategy="fast")
+    if not elements and pages:
+        raise NoTextLayer(
+            f"the PDF's {pages} page(s) have no text layer (scanned images); OCR is not available"
+        )
+    return elements
+
+
+def parse_email(path: Path) -> list[Element]:
+    """An RFC 822 message; S/MIME-encrypted messages raise."""
+    message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    if message.get_content_type() in ("application/pkcs7-mime", "multipart/encrypted"):
+        raise EncryptedDocument("the e-mail is encrypted (S/MIME or PGP)")
+    return _headers(message) + _partition(path)
+
+
+def _headers(message: Any) -> list[Element]:
+    fields = [f"{name}: {message[name]}" for name in ("Subject", "From", "To", "Date") if message[name]]
+    return [Element("\n".join(fields), section=str(message["Subject"] or "") or None)] if fields else []
+
+
+def parse_msg(path: Path) -> list[Element]:
+    """An Outlook message; S/MIME-encrypted messages raise."""
+    data = path.read_bytes()
+    markers = ("IPM.Note.SMIME", "multipart/encrypted", "application/pkcs7-mime")
+    if any(m.encode() in data or m.encode("utf-16-le") in data for m in markers):
+        raise EncryptedDocument("the e-mail is encrypted (S/MIME or PGP)")
+    return _partition(path)
+
+
+def parse_with_unstructured(path: Path) -> list[Element]:
+    """Any other format unstructured reads (DOCX, PPTX, XLSX, ODT, EPUB, RTF, HTML, MD)."""
+    return _partition(path)
