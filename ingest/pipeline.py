@@ -1,0 +1,154 @@
+"""The ingestion pipeline as a plain, idempotent function of (document id, version).
+
+`submit` stores the file under its SHA-256 and registers the version; `process` parses, chunks,
+embeds and upserts it, then deletes the points of every other version. Running either twice
+leaves the same state as running it once: point ids are uuid5 of (document, version, chunk).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from core.acl import Acl
+from core.documents import DocumentRegistry, Registration, acl_of
+from core.errors import DocumentError, EmptyDocument
+from core.ports import DocumentParser, Embedder, VectorIndex
+from core.types import Chunk, DocumentStatus
+from ingest.chunking import Chunker
+
+log = structlog.get_logger(__name__)
+EMBED_BATCH = 64
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file's content."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `process` did to one version."""
+
+    document_id: str
+    version: str
+    status: DocumentStatus
+    chunks: int = 0
+    error_code: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """The text embedded for a chunk: its document title and section give it context."""
+    context = [part for part in (chunk.title, chunk.section) if part and part not in chunk.text]
+    return "\n".join([*context, chunk.text])
+
+
+class IngestionPipeline:
+    """From a file on disk to indexed, ACL-tagged chunks."""
+
+    def __init__(
+        self,
+        registry: DocumentRegistry,
+        parser: DocumentParser,
+        chunker: Chunker,
+        embedder: Embedder,
+        index: VectorIndex,
+        files_dir: Path,
+    ) -> None:
+        self._registry = registry
+        self._parser = parser
+        self._chunker = chunker
+        self._embedder = embedder
+        self._index = index
+        self._files_dir = files_dir
+
+    def submit(
+        self,
+        path: Path,
+        *,
+        source: str,
+        acl: Acl,
+        title: str | None = None,
+        filename: str | None = None,
+        uploaded_by: str | None = None,
+    ) -> Registration:
+        """Keep a copy of the file and register it as a version of the document at `source`."""
+        digest = sha256_of(path)
+        stored = self._files_dir / digest[:2] / digest
+        if not stored.exists():
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            partial = stored.with_suffix(".part")
+            shutil.copyfile(path, partial)
+            partial.replace(stored)
+        name = filename or path.name
+        registration = self._registry.register(
+            source=source,
+            filename=name,
+            title=title or Path(name).stem,
+            acl=acl,
+            sha256=digest,
+            size_bytes=stored.stat().st_size,
+            stored_path=str(stored),
+            uploaded_by=uploaded_by,
+        )
+        if registration.acl_changed:
+            self._index.set_acl(registration.document_id, acl.tokens())
+        return registration
+
+    def process(self, document_id: str, version: str) -> Outcome:
+        """Index one version; a version already taken by another run is left alone."""
+        if not self._registry.start(document_id, version):
+            ver = self._registry.version(document_id, version)
+            return Outcome(document_id, version, DocumentStatus(ver.status), ver.chunk_count)
+        started = time.perf_counter()
+        ver = self._registry.version(document_id, version)
+        doc = ver.document
+        try:
+            chunks = self._chunks(Path(ver.stored_path), doc.filename, doc.title, document_id, version, acl_of(doc))
+            for start in range(0, len(chunks), EMBED_BATCH):
+                batch = chunks[start : start + EMBED_BATCH]
+                self._index.upsert(batch, self._embedder.embed_passages([embedding_text(c) for c in batch]))
+        except DocumentError as exc:
+            self._index.delete_document(document_id, keep_version=doc.current_version)
+            self._registry.fail(document_id, version, exc.code, exc.message)
+            log.info("document_failed", document_id=document_id, code=exc.code, reason=exc.message)
+            return Outcome(document_id, version, DocumentStatus.FAILED, 0, exc.code, exc.message)
+        self._index.delete_document(document_id, keep_version=version)
+        self._registry.finish(document_id, version, len(chunks))
+        seconds = time.perf_counter() - started
+        log.info("document_indexed", document_id=document_id, chunks=len(chunks), seconds=round(seconds, 2))
+        return Outcome(document_id, version, DocumentStatus.INDEXED, len(chunks), seconds=seconds)
+
+    def _chunks(
+        self, path: Path, filename: str, title: str, document_id: str, version: str, acl: Acl
+    ) -> list[Chunk]:
+        parsed = self._parser.parse(path, filename)
+        pieces = self._chunker.chunk(parsed.elements)
+        if not pieces:
+            raise EmptyDocument("the file contains no text")
+        tokens = acl.tokens()
+        return [
+            Chunk(document_id, version, i, p.text, title, tokens, p.page, p.section)
+            for i, p in enumerate(pieces)
+        ]
+
+    def set_acl(self, document_id: str, acl: Acl) -> None:
+        """Change who may read a document: SQL first, then every point, without re-embedding."""
+        self._registry.set_acl(document_id, acl)
+        self._index.set_acl(document_id, acl.tokens())
+
+    def delete(self, document_id: str) -> None:
+        """Remove a document from the index and the registry."""
+        self._index.delete_document(document_id)
+        self._registry.delete(document_id)

@@ -1,0 +1,1 @@
+"""Retrieval: ACL-filtered search, grounded prompts, the LLM client and the answer service."""

@@ -1,0 +1,120 @@
+"""Health, search, chat and document routes. Every content route takes the principal."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from sqlalchemy import text
+
+from core.documents import acl_of
+from core.errors import SillokError
+from core.types import Answer
+from serving.api.deps import ContainerDep, CurrentPrincipal
+from serving.api.errors import error_response
+from serving.api.schemas import ChatRequest, SearchRequest
+from serving.render import search_results
+
+router = APIRouter()
+QUESTIONS = Counter("sillok_questions_total", "Questions answered", ["channel", "mode", "grounded"])
+
+
+@router.get("/healthz", tags=["health"])
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["health"])
+def readyz(container: ContainerDep) -> JSONResponse:
+    """Every configured dependency answers (SQL, vector index); 503 names the one that does not."""
+    checks: dict[str, str] = {}
+    try:
+        with container.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    try:
+        container.index.count()
+        checks["vector_index"] = "ok"
+    except Exception as exc:
+        checks["vector_index"] = f"unavailable: {type(exc).__name__}"
+    failing = [name for name, state in checks.items() if state != "ok"]
+    if failing:
+        response = error_response(503, "dependency_unavailable", f"not ready: {', '.join(failing)}")
+        response.headers["X-Sillok-Checks"] = json.dumps(checks)
+        return response
+    return JSONResponse({"status": "ready", "checks": checks})
+
+
+@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+def metrics() -> PlainTextResponse:
+    """Prometheus metrics."""
+    return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/api/v1/search", tags=["search"])
+def search(body: SearchRequest, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
+    """Ranked passages the caller may read."""
+    return search_results(container.retriever.search(principal, body.query, body.top_k))
+
+
+def _sse(event: str, data: object) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@router.post("/api/v1/chat", tags=["chat"], response_model=None)
+def chat(body: ChatRequest, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any] | StreamingResponse:
+    """A grounded answer with citations; Server-Sent Events when `stream` is true."""
+    conversation_id = body.conversation_id or str(uuid.uuid4())
+    parts = container.answers.stream(principal, body.message)
+    if not body.stream:
+        answer = next(p for p in parts if isinstance(p, Answer))
+        QUESTIONS.labels("rest", answer.mode, str(answer.grounded).lower()).inc()
+        return {**answer.as_dict(), "conversation_id": conversation_id}
+
+    def events() -> Iterator[str]:
+        try:
+            for part in parts:
+                if isinstance(part, Answer):
+                    QUESTIONS.labels("rest", part.mode, str(part.grounded).lower()).inc()
+                    yield _sse("answer", {**part.as_dict(), "conversation_id": conversation_id})
+                else:
+                    yield _sse("delta", {"text": part})
+        except SillokError as exc:
+            yield _sse("error", {"error": {"code": exc.code, "message": exc.message}})
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _document(doc: Any) -> dict[str, Any]:
+    return {
+        "id": doc.id,
+        "title": doc.title,
+        "filename": doc.filename,
+        "status": doc.status,
+        "error": doc.error,
+        "error_code": doc.error_code,
+        "acl": acl_of(doc).as_dict(),
+        "chunks": doc.chunk_count,
+        "version": doc.current_version,
+        "updated_at": doc.updated_at.isoformat() if doc.updated_at else None,
+    }
+
+
+@router.get("/api/v1/documents", tags=["documents"])
+def list_documents(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
+    """Documents the caller may read."""
+    return {"documents": [_document(d) for d in container.documents.list_readable(principal)]}
+
+
+@router.get("/api/v1/documents/{document_id}", tags=["documents"])
+def get_document(document_id: str, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
+    """One document with its status; a forbidden one is a 404 exactly like a missing one."""
+    return _document(container.documents.readable(principal, document_id))

@@ -1,0 +1,139 @@
+"""The composition root of the API and CLI processes: builds every dependency once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import structlog
+from qdrant_client import QdrantClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.db.engine import make_engine, migrate, session_factory
+from core.documents import DocumentRegistry
+from core.embeddings import make_embedder
+from core.ports import Embedder, LLMClient, VectorIndex
+from core.settings import Settings
+from core.users import UserDirectory
+from core.vectors.qdrant_edge import QdrantEdgeIndex
+from core.vectors.qdrant_server import QdrantServerIndex
+from ingest.chunking import Chunker
+from ingest.parsers.registry import ParserRegistry
+from ingest.pipeline import IngestionPipeline
+from retrieval.answer import AnswerService
+from retrieval.llm import OpenAICompatibleLLM
+from retrieval.retriever import Retriever
+
+
+def configure_logging(level: str) -> None:
+    """Structured logs to stderr."""
+    logging.basicConfig(level=level, format="%(message)s")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)))
+
+
+def make_index(settings: Settings, path: Path | None = None) -> VectorIndex:
+    """Qdrant server by URL, else Qdrant Edge in-process under the data dir (or `path`)."""
+    if settings.qdrant.url:
+        key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
+        client = QdrantClient(url=settings.qdrant.url, api_key=key, timeout=int(settings.qdrant.timeout_s))
+        return QdrantServerIndex(client, settings.qdrant.collection)
+    return QdrantEdgeIndex(path or settings.vectors_dir, exact=settings.qdrant.exact_search)
+
+
+@dataclass
+class Container:
+    """Every long-lived dependency of one process, built lazily and once."""
+
+    settings: Settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The SQL engine, with the schema migrated to the newest version."""
+        engine = make_engine(self.settings.sql_url)
+        migrate(engine)
+        return engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Session factory."""
+        return session_factory(self.engine)
+
+    @cached_property
+    def documents(self) -> DocumentRegistry:
+        """The document registry."""
+        return DocumentRegistry(self.sessions)
+
+    @cached_property
+    def users(self) -> UserDirectory:
+        """Users, groups and keys."""
+        token = self.settings.bootstrap_admin_token
+        return UserDirectory(self.sessions, token.get_secret_value() if token else None)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The configured embedding model."""
+        return make_embedder(self.settings.embedding)
+
+    @cached_property
+    def index(self) -> VectorIndex:
+        """The vector index, created for the embedder's model if absent."""
+        index = make_index(self.settings)
+        index.ensure_collection(self.embedder.dimension, self.embedder.name)
+        return index
+
+    @cached_property
+    def llm(self) -> LLMClient | None:
+        """The configured language model, or None for extractive answers."""
+        return OpenAICompatibleLLM(self.settings.llm) if self.settings.llm.base_url else None
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        """ACL-filtered search."""
+        return Retriever(self.embedder, self.index)
+
+    @cached_property
+    def answers(self) -> AnswerService:
+        """The answer service every channel uses."""
+        return AnswerService(
+            self.retriever,
+            self.llm,
+            self.embedder.count_tokens,
+            self.settings.llm.context_tokens,
+            self.settings.retrieval.answer_sources,
+        )
+
+    def chunker(self) -> Chunker:
+        """A chunker sized in the embedder's tokens."""
+        chunking = self.settings.chunking
+        limit = min(chunking.chunk_tokens, self.embedder.max_tokens - 16)
+        return Chunker(self.embedder.count_tokens, limit, min(chunking.overlap_tokens, limit // 2))
+
+    @cached_property
+    def pipeline(self) -> IngestionPipeline:
+        """The in-process ingestion pipeline."""
+        return IngestionPipeline(
+            self.documents,
+            ParserRegistry(self.settings.ingest.max_file_mb * 1_000_000),
+            self.chunker(),
+            self.embedder,
+            self.index,
+            self.settings.files_dir,
+        )
+
+    def close(self) -> None:
+        """Release the vector index and the database."""
+        if "index" in self.__dict__:
+            self.index.close()
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def build(settings: Settings | None = None) -> Container:
+    """A container for this process's settings."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Container(settings)

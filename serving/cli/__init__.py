@@ -1,0 +1,1 @@
+"""The `sillok` command line."""

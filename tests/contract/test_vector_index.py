@@ -1,0 +1,128 @@
+"""One contract suite for every `VectorIndex` adapter: Qdrant Edge and qdrant-client (local mode).
+
+The most important property of the product: a search never returns a chunk whose ACL does not
+intersect the principal's tokens.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from qdrant_client import QdrantClient
+
+from core.acl import PUBLIC, Acl, Principal
+from core.errors import ConfigurationError
+from core.ports import VectorIndex
+from core.types import Chunk
+from core.vectors.qdrant_edge import QdrantEdgeIndex
+from core.vectors.qdrant_server import QdrantServerIndex
+
+pytestmark = pytest.mark.contract
+DIM = 8
+MODEL = "test-model"
+
+
+def make_edge(path: Path) -> VectorIndex:
+    return QdrantEdgeIndex(path / "edge")
+
+
+def make_client(path: Path) -> VectorIndex:
+    return QdrantServerIndex(QdrantClient(location=":memory:"), "chunks")
+
+
+@pytest.fixture(params=[make_edge, make_client], ids=["qdrant-edge", "qdrant-client"])
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIndex]:
+    idx = request.param(tmp_path)
+    idx.ensure_collection(DIM, MODEL)
+    yield idx
+    idx.close()
+
+
+def vec(seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.uniform(-1, 1) for _ in range(DIM)]
+
+
+def chunk(doc: str, version: str = "v1", index: int = 0, acl: frozenset[str] = frozenset({PUBLIC})) -> Chunk:
+    return Chunk(doc, version, index, f"text of {doc} {version} {index}", f"Title {doc}", acl, page=1)
+
+
+def test_upsert_is_idempotent(index: VectorIndex) -> None:
+    chunks = [chunk("d1", index=i) for i in range(3)]
+    index.upsert(chunks, [vec(i) for i in range(3)])
+    index.upsert(chunks, [vec(i) for i in range(3)])
+    assert index.count() == 3
+    assert sorted(index.chunk_ids("d1")) == sorted(c.id for c in chunks)
+
+
+def test_search_returns_payload_and_best_first(index: VectorIndex) -> None:
+    index.upsert([chunk("d1"), chunk("d2")], [vec(1), vec(2)])
+    hits = index.search(vec(2), frozenset({PUBLIC}), 2)
+    assert [h.chunk.document_id for h in hits] == ["d2", "d1"]
+    assert hits[0].score >= hits[1].score
+    assert hits[0].chunk == chunk("d2")
+
+
+def test_empty_tokens_return_nothing(index: VectorIndex) -> None:
+    index.upsert([chunk("d1")], [vec(1)])
+    assert index.search(vec(1), frozenset(), 10) == []
+
+
+def test_delete_keeps_only_the_named_version(index: VectorIndex) -> None:
+    index.upsert([chunk("d1", "v1", i) for i in range(2)], [vec(i) for i in range(2)])
+    index.upsert([chunk("d1", "v2", 0)], [vec(9)])
+    index.upsert([chunk("d2")], [vec(5)])
+    index.delete_document("d1", keep_version="v2")
+    assert index.count("d1") == 1 and index.count("d2") == 1
+    index.delete_document("d1")
+    assert index.count("d1") == 0 and index.count() == 1
+
+
+def test_set_acl_applies_to_the_next_search(index: VectorIndex) -> None:
+    alice = Principal("alice")
+    index.upsert([chunk("d1", acl=Acl.of(users=["bob"]).tokens())], [vec(1)])
+    assert index.search(vec(1), alice.tokens(), 5) == []
+    index.set_acl("d1", Acl.of(users=["alice"]).tokens())
+    assert [h.chunk.document_id for h in index.search(vec(1), alice.tokens(), 5)] == ["d1"]
+    index.set_acl("d1", frozenset())
+    assert index.search(vec(1), alice.tokens(), 5) == []
+
+
+def test_a_different_model_is_refused(index: VectorIndex) -> None:
+    index.ensure_collection(DIM, MODEL)
+    with pytest.raises(ConfigurationError):
+        index.ensure_collection(DIM, "another-model")
+
+
+USERS = ["u0", "u1", "u2", "u3"]
+GROUPS = ["g0", "g1", "g2"]
+acls = st.builds(
+    Acl,
+    users=st.frozensets(st.sampled_from(USERS), max_size=2),
+    groups=st.frozensets(st.sampled_from(GROUPS), max_size=2),
+    public=st.booleans(),
+)
+principals = st.builds(
+    Principal, username=st.sampled_from(USERS), groups=st.frozensets(st.sampled_from(GROUPS), max_size=3)
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(docs=st.lists(acls, min_size=1, max_size=15), who=principals, seed=st.integers(0, 10_000))
+def test_search_never_returns_a_chunk_the_principal_may_not_read(
+    index: VectorIndex, docs: list[Acl], who: Principal, seed: int
+) -> None:
+    index.delete_document("d-any")  # hypothesis reuses the fixture: start from a known state
+    for i in range(40):
+        index.delete_document(f"d{i}")
+    chunks = [chunk(f"d{i}", acl=acl.tokens()) for i, acl in enumerate(docs)]
+    index.upsert(chunks, [vec(seed + i) for i in range(len(chunks))])
+    hits = index.search(vec(seed), who.tokens(), 50)
+    readable = {c.document_id for c, acl in zip(chunks, docs, strict=True) if who.can_read(acl.tokens())}
+    assert {h.chunk.document_id for h in hits} == readable
+    assert all(who.can_read(h.chunk.acl_tokens) for h in hits)

@@ -1,0 +1,38 @@
+"""Run the installed `sillok` command as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+SILLOK = str(Path(sys.executable).parent / "sillok")
+
+
+def sillok_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SILLOK_")}
+    env.update({"SILLOK_DATA_DIR": str(data_dir), "SILLOK_LOG_LEVEL": "WARNING", **extra})
+    return env
+
+
+def run(args: list[str], env: dict[str, str], prefix: list[str] | None = None, timeout: int = 600) -> str:
+    result = subprocess.run(
+        [*(prefix or []), SILLOK, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, f"sillok {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def run_json(args: list[str], env: dict[str, str], prefix: list[str] | None = None) -> dict[str, Any]:
+    out = run(args, env, prefix)
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,121 @@
+"""The contract's CLI on the embedded default: ingest with ACLs, ask, search, users, eval."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EVAL, REPO
+from tests.e2e.helpers import SILLOK, run, run_json, sillok_env
+
+pytestmark = pytest.mark.e2e
+SECRET = "The merger with Daehan Motors closes on 14 March; the code name is BLUE HERON."
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    data = tmp_path_factory.mktemp("data")
+    docs = tmp_path_factory.mktemp("docs")
+    shutil.copytree(REPO / "samples", docs / "samples")
+    (docs / "board").mkdir()
+    (docs / "board" / "merger.txt").write_text(f"Board memo\n\n{SECRET}\n")
+    environment = sillok_env(data)
+    run(["users", "add", "alice", "--group", "board"], environment)
+    run(["users", "add", "bob", "--email", "bob@example.com"], environment)
+    out = run(["ingest", str(docs / "samples"), "--public", "--wait"], environment)
+    assert out.count("indexed\t") == 2, out
+    run(["ingest", str(docs / "board"), "--group", "board", "--wait"], environment)
+    return environment
+
+
+def test_ingest_prints_one_final_status_line_per_file(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "note.md").write_text("# Note\n\nParking is free on weekends.")
+    out = run(["ingest", str(tmp_path), "--public", "--wait"], env)
+    lines = sorted(out.strip().splitlines())
+    assert lines[0].startswith("failed\t") and "empty" in lines[0]
+    assert lines[1].startswith("indexed\t") and "note.md" in lines[1]
+
+
+def test_reingesting_identical_content_changes_nothing(env: dict[str, str]) -> None:
+    before = run_json(["search", "annual leave days", "--as", "bob", "--json"], env)
+    out = run(["ingest", str(REPO / "samples" / "employee-handbook.md"), "--public", "--wait"], env)
+    assert out.startswith("indexed\t")
+    after = run_json(["search", "annual leave days", "--as", "bob", "--json"], env)
+    assert [r["chunk_id"] for r in before["results"]] == [r["chunk_id"] for r in after["results"]]
+
+
+def test_ask_answers_with_citations_in_english(env: dict[str, str]) -> None:
+    answer = run_json(["ask", "How many days of annual leave do employees get?", "--as", "bob", "--json"], env)
+    assert answer["grounded"] is True
+    assert "15 days" in answer["answer"]
+    cited = answer["citations"][0]
+    assert set(cited) >= {"n", "document_id", "title", "page", "snippet"}
+    assert cited["title"] == "employee-handbook" and f"[{cited['n']}]" in answer["answer"]
+
+
+def test_ask_answers_in_korean(env: dict[str, str]) -> None:
+    answer = run_json(["ask", "노트북을 분실하면 언제까지 신고해야 하나요?", "--as", "bob", "--json"], env)
+    assert answer["grounded"] is True
+    assert "1시간" in answer["answer"]
+    assert answer["citations"][0]["title"] == "보안-정책"
+
+
+def test_unanswerable_question_is_refused_honestly(env: dict[str, str]) -> None:
+    answer = run_json(["ask", "What is the airspeed velocity of an unladen swallow?", "--as", "bob", "--json"], env)
+    assert answer["grounded"] is False and answer["citations"] == []
+
+
+def test_acl_is_enforced_in_search_and_answers(env: dict[str, str]) -> None:
+    question = "When does the merger with Daehan Motors close?"
+    alice = run_json(["search", question, "--as", "alice", "--json"], env)
+    assert any("BLUE HERON" in r["text"] for r in alice["results"])
+    bob = run_json(["search", question, "--as", "bob", "--json", "--top-k", "50"], env)
+    assert all("HERON" not in r["text"] and r["title"] != "merger" for r in bob["results"])
+    answer = run_json(["ask", question, "--as", "bob", "--json"], env)
+    assert "HERON" not in json.dumps(answer)
+
+
+def test_search_json_shape(env: dict[str, str]) -> None:
+    result = run_json(["search", "remote work laptop", "--as", "bob", "--top-k", "3", "--json"], env)
+    assert 1 <= len(result["results"]) <= 3
+    assert set(result["results"][0]) >= {"document_id", "chunk_id", "title", "text", "score", "page"}
+
+
+def test_users_token_prints_the_key_on_the_last_line(env: dict[str, str]) -> None:
+    key = run(["users", "token", "alice"], env).strip().splitlines()[-1]
+    assert key.startswith("slk_") and len(key) > 30
+
+
+def test_unknown_user_is_a_clear_error(env: dict[str, str]) -> None:
+    result = subprocess.run([SILLOK, "ask", "hello", "--as", "mallory"], env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "not_found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_eval_retrieval_prints_the_contract_json(env: dict[str, str], tmp_path: Path) -> None:
+    # A slice of SciFact: the first 40 judged queries and every document they judge, plus 200 others.
+    qrels_lines = (EVAL / "scifact" / "qrels.tsv").read_text().splitlines()
+    header, rows = qrels_lines[0], [r.split("\t") for r in qrels_lines[1:41]]
+    wanted = {r[1] for r in rows} | set()
+    corpus = []
+    for i, line in enumerate((EVAL / "scifact" / "corpus.jsonl").read_text().splitlines()):
+        doc = json.loads(line)
+        if doc["id"] in wanted or i < 200:
+            corpus.append(line)
+    (tmp_path / "corpus.jsonl").write_text("\n".join(corpus) + "\n")
+    (tmp_path / "qrels.tsv").write_text("\n".join([header, *("\t".join(r) for r in rows)]) + "\n")
+    shutil.copy(EVAL / "scifact" / "queries.jsonl", tmp_path / "queries.jsonl")
+    args = ["eval", "retrieval", "--corpus", str(tmp_path / "corpus.jsonl"), "--queries",
+            str(tmp_path / "queries.jsonl"), "--qrels", str(tmp_path / "qrels.tsv"), "--json"]
+    metrics = run_json(args, env)
+    keys = {"queries", "ndcg@10", "recall@1", "recall@5", "recall@10", "mrr@10", "latency_ms_p50", "latency_ms_p95"}
+    assert keys <= set(metrics)
+    assert metrics["queries"] == len({r[0] for r in rows})
+    assert metrics["ndcg@10"] > 0.5  # a working retriever on an easy slice; random would be ~0
+    again = run_json(args, env)  # the isolated collection is reused
+    assert again["ndcg@10"] == metrics["ndcg@10"]

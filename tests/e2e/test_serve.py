@@ -1,0 +1,121 @@
+"""`sillok serve` on the embedded default answers questions with citations over HTTP, with API
+keys, JSON errors and forbidden documents answered exactly like missing ones."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO
+from tests.e2e.helpers import SILLOK, free_port, run, sillok_env
+
+pytestmark = pytest.mark.e2e
+ADMIN_TOKEN = "bootstrap-" + "x7" * 16
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    data = tmp_path_factory.mktemp("data")
+    private = tmp_path_factory.mktemp("private")
+    (private / "salaries.txt").write_text("Salary bands 2027: engineers earn between 70 and 95 million KRW.")
+    env = sillok_env(data, SILLOK_BOOTSTRAP_ADMIN_TOKEN=ADMIN_TOKEN)
+    run(["users", "add", "hana", "--group", "hr"], env)
+    run(["users", "add", "minsu"], env)
+    keys = {u: run(["users", "token", u], env).strip().splitlines()[-1] for u in ("hana", "minsu")}
+    run(["ingest", str(REPO / "samples"), "--public", "--wait"], env)
+    ingested = run(["ingest", str(private), "--group", "hr", "--wait"], env)
+    private_id = ingested.split("\t")[2]
+    port = free_port()
+    proc = subprocess.Popen([SILLOK, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("sillok serve did not start: " + (proc.stderr.read() if proc.stderr else ""))
+    yield {"base": base, "hana": keys["hana"], "minsu": keys["minsu"], "private_id": private_id}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_health_and_readiness(server: dict[str, str]) -> None:
+    assert httpx.get(f"{server['base']}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{server['base']}/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "vector_index": "ok"}
+    assert "sillok_questions_total" in httpx.get(f"{server['base']}/metrics").text
+
+
+def test_chat_answers_with_citations(server: dict[str, str]) -> None:
+    body = {"message": "How many days per week can employees work remotely?"}
+    reply = httpx.post(f"{server['base']}/api/v1/chat", json=body, headers=auth(server["minsu"]), timeout=120)
+    assert reply.status_code == 200, reply.text
+    answer = reply.json()
+    assert answer["grounded"] and "three days" in answer["answer"]
+    assert answer["citations"] and answer["citations"][0]["title"] == "employee-handbook"
+    assert answer["conversation_id"]
+
+
+def test_chat_streams_server_sent_events(server: dict[str, str]) -> None:
+    body = {"message": "비밀번호는 몇 자 이상이어야 하나요?", "stream": True}
+    with httpx.stream("POST", f"{server['base']}/api/v1/chat", json=body, headers=auth(server["minsu"]), timeout=120) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        lines = list(r.iter_lines())
+    events = [line for line in lines if line.startswith("event: ")]
+    assert events[0] == "event: delta" and events[-1] == "event: answer"
+    answer = json.loads(lines[lines.index("event: answer") + 1].removeprefix("data: "))
+    assert answer["grounded"] and "14" in answer["answer"]
+
+
+def test_missing_and_bad_credentials_are_json_401(server: dict[str, str]) -> None:
+    for headers in ({}, auth("slk_not-a-real-key"), {"Authorization": "Basic abc"}):
+        reply = httpx.post(f"{server['base']}/api/v1/search", json={"query": "leave"}, headers=headers)
+        assert reply.status_code == 401
+        assert reply.json()["error"]["code"] == "unauthenticated"
+
+
+def test_invalid_input_is_a_json_400(server: dict[str, str]) -> None:
+    reply = httpx.post(f"{server['base']}/api/v1/search", json={"top_k": 5}, headers=auth(server["minsu"]))
+    assert reply.status_code == 400 and reply.json()["error"]["code"] == "invalid_input"
+    assert "Traceback" not in reply.text
+
+
+def test_forbidden_document_is_answered_exactly_like_a_missing_one(server: dict[str, str]) -> None:
+    base, doc = server["base"], server["private_id"]
+    assert httpx.get(f"{base}/api/v1/documents/{doc}", headers=auth(server["hana"])).status_code == 200
+    forbidden = httpx.get(f"{base}/api/v1/documents/{doc}", headers=auth(server["minsu"]))
+    missing = httpx.get(f"{base}/api/v1/documents/00000000-0000-0000-0000-000000000000", headers=auth(server["minsu"]))
+    assert forbidden.status_code == missing.status_code == 404
+    assert forbidden.json() == missing.json()
+    listed = httpx.get(f"{base}/api/v1/documents", headers=auth(server["minsu"])).json()["documents"]
+    assert doc not in {d["id"] for d in listed}
+
+
+def test_private_passages_reach_only_their_group(server: dict[str, str]) -> None:
+    body = {"query": "salary bands for engineers", "top_k": 20}
+    hana = httpx.post(f"{server['base']}/api/v1/search", json=body, headers=auth(server["hana"])).json()
+    minsu = httpx.post(f"{server['base']}/api/v1/search", json=body, headers=auth(server["minsu"])).json()
+    assert any("Salary bands" in r["text"] for r in hana["results"])
+    assert not any("Salary" in json.dumps(r) for r in minsu["results"])
+    chat = httpx.post(f"{server['base']}/api/v1/chat", json={"message": "What are the salary bands?"},
+                      headers=auth(server["minsu"]), timeout=120).json()
+    assert "million" not in json.dumps(chat)
+
+
+def test_bootstrap_admin_token_is_accepted(server: dict[str, str]) -> None:
+    reply = httpx.post(f"{server['base']}/api/v1/search", json={"query": "leave"}, headers=auth(ADMIN_TOKEN))
+    assert reply.status_code == 200

@@ -1,0 +1,82 @@
+"""The SQL source of truth on SQLite and PostgreSQL: migrations, version state machine, users and keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.acl import Acl, Principal
+from core.db.engine import make_engine, migrate, session_factory
+from core.documents import DocumentRegistry
+from core.errors import NotFound
+from core.types import DocumentStatus
+from core.users import UserDirectory
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def sessions(database_url: str):  # type: ignore[no-untyped-def]
+    engine = make_engine(database_url)
+    migrate(engine)
+    migrate(engine)  # idempotent
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def register(registry: DocumentRegistry, sha: str, acl: Acl = Acl.of(public=True)):  # type: ignore[no-untyped-def]
+    return registry.register(source="file:///a.txt", filename="a.txt", title="a", acl=acl, sha256=sha,
+                             size_bytes=1, stored_path="/tmp/a", uploaded_by=None)
+
+
+def test_version_state_machine_is_compare_and_set(sessions) -> None:  # type: ignore[no-untyped-def]
+    registry = DocumentRegistry(sessions)
+    reg = register(registry, "a" * 64)
+    assert reg.needs_processing
+    assert registry.start(reg.document_id, reg.version)
+    assert not registry.start(reg.document_id, reg.version)  # a duplicate delivery does nothing
+    registry.finish(reg.document_id, reg.version, 3)
+    doc = registry.get(reg.document_id)
+    assert (doc.status, doc.chunk_count, doc.current_version) == ("indexed", 3, "a" * 64)
+    again = register(registry, "a" * 64)
+    assert not again.needs_processing and again.document_id == reg.document_id
+
+
+def test_failure_keeps_its_reason_and_can_be_retried_with_new_content(sessions) -> None:  # type: ignore[no-untyped-def]
+    registry = DocumentRegistry(sessions)
+    reg = register(registry, "b" * 64)
+    registry.start(reg.document_id, reg.version)
+    registry.fail(reg.document_id, reg.version, "encrypted", "the PDF is password-protected")
+    doc = registry.get(reg.document_id)
+    assert doc.status == DocumentStatus.FAILED.value and doc.error == "the PDF is password-protected"
+    assert register(registry, "b" * 64).needs_processing  # re-uploading a failed version retries it
+
+
+def test_forbidden_is_indistinguishable_from_missing(sessions) -> None:  # type: ignore[no-untyped-def]
+    registry = DocumentRegistry(sessions)
+    reg = register(registry, "c" * 64, Acl.of(groups=["hr"]))
+    assert registry.readable(Principal("x", frozenset({"hr"})), reg.document_id).id == reg.document_id
+    with pytest.raises(NotFound) as forbidden:
+        registry.readable(Principal("y"), reg.document_id)
+    with pytest.raises(NotFound) as missing:
+        registry.readable(Principal("y"), "nope")
+    assert forbidden.value.message == missing.value.message
+    assert registry.list_readable(Principal("y")) == []
+
+
+def test_users_groups_and_keys(sessions) -> None:  # type: ignore[no-untyped-def]
+    users = UserDirectory(sessions)
+    alice = users.add_user("alice", "a@example.com", ["hr", "eng"])
+    assert alice == Principal("alice", frozenset({"hr", "eng"}))
+    assert users.add_user("alice", groups=["hr"]).groups == {"hr"}  # idempotent, groups replaced
+    key = users.issue_key("alice")
+    assert users.authenticate_key(key) == Principal("alice", frozenset({"hr"}))
+    assert users.authenticate_key(key + "x") is None
+    users.remove_user("alice")
+    assert users.authenticate_key(key) is None
+
+
+def test_bootstrap_admin_token(sessions) -> None:  # type: ignore[no-untyped-def]
+    token = "t" * 32
+    users = UserDirectory(sessions, token)
+    assert users.authenticate_key(token) == Principal("admin", frozenset(), True)
+    assert UserDirectory(sessions).authenticate_key(token) is None
