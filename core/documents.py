@@ -67,6 +67,7 @@ class DocumentRegistry:
         document_id = document_id_for(source)
         with self._sessions.begin() as session:
             doc = session.get(Document, document_id, with_for_update=True)
+            acl_changed = doc is not None and doc.current_version is not None and acl_of(doc) != acl
             if doc is None:
                 doc = Document(
                     id=document_id,
@@ -77,7 +78,6 @@ class DocumentRegistry:
                     uploaded_by=uploaded_by,
                 )
                 session.add(doc)
-            acl_changed = acl_of(doc) != acl and doc.current_version is not None
             doc.acl_users, doc.acl_groups, doc.acl_public = sorted(acl.users), sorted(acl.groups), acl.public
             version = session.scalar(
                 select(DocumentVersion).where(
@@ -134,7 +134,11 @@ class DocumentRegistry:
         """Mark a version indexed and make it the document's current version."""
         with self._sessions.begin() as session:
             ver = self._version(session, document_id, version)
-            ver.status, ver.chunk_count, ver.finished_at = DocumentStatus.INDEXED.value, chunk_count, datetime.now(UTC)
+            ver.status, ver.chunk_count, ver.finished_at = (
+                DocumentStatus.INDEXED.value,
+                chunk_count,
+                datetime.now(UTC),
+            )
             doc = ver.document
             doc.current_version, doc.chunk_count = version, chunk_count
             doc.status, doc.error_code, doc.error = DocumentStatus.INDEXED.value, None, None

@@ -26,6 +26,10 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
 
         if threads:
             torch.set_num_threads(threads)
@@ -45,7 +49,7 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         """Vector length."""
-        return int(self._model.get_sentence_embedding_dimension())
+        return int(self._model.get_embedding_dimension())
 
     @property
     def max_tokens(self) -> int:
@@ -54,7 +58,7 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Model tokens in `text`, without special tokens."""
-        return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self._model.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
         """Normalised passage vectors."""

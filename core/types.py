@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 # Fixed namespace so that point ids are stable across processes and machines.
 POINT_NAMESPACE = uuid.UUID("6f1d3c2a-5b7e-4c1d-9a8e-51110c0ffee0")
 
 
-class DocumentStatus(str, Enum):
+class DocumentStatus(StrEnum):
     """Where a document version is in the ingestion state machine."""
 
     QUEUED = "queued"

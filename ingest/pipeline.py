@@ -115,7 +115,9 @@ class IngestionPipeline:
         ver = self._registry.version(document_id, version)
         doc = ver.document
         try:
-            chunks = self._chunks(Path(ver.stored_path), doc.filename, doc.title, document_id, version, acl_of(doc))
+            chunks = self._chunks(
+                Path(ver.stored_path), doc.filename, doc.title, document_id, version, acl_of(doc)
+            )
             for start in range(0, len(chunks), EMBED_BATCH):
                 batch = chunks[start : start + EMBED_BATCH]
                 self._index.upsert(batch, self._embedder.embed_passages([embedding_text(c) for c in batch]))

@@ -25,9 +25,18 @@ class Extract:
     coverage: float
 
 
+MIN_WORDS = 4
+
+
 def sentences(text: str) -> list[str]:
-    """Sentences of a passage (Korean and English punctuation, line breaks)."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and len(s.strip()) > 1]
+    """Sentences of a passage (Korean and English punctuation, line breaks); headings and
+    fragments shorter than four words are left out."""
+    out = []
+    for piece in _SENTENCE_END.split(text):
+        sentence = (piece or "").strip().lstrip("#>*- ").strip()
+        if len(sentence.split()) >= MIN_WORDS:
+            out.append(sentence)
+    return out
 
 
 def best_sentences(question: str, hits: Sequence[ScoredChunk]) -> list[Extract]:

@@ -19,7 +19,9 @@ class OpenAICompatibleLLM:
             raise ValueError("an LLM needs llm.base_url and llm.model")
         key = settings.api_key.get_secret_value() if settings.api_key else "not-needed"
         self._client = openai.OpenAI(
-            base_url=f"{settings.base_url}/v1" if not settings.base_url.endswith("/v1") else settings.base_url,
+            base_url=f"{settings.base_url}/v1"
+            if not settings.base_url.endswith("/v1")
+            else settings.base_url,
             api_key=key,
             timeout=settings.timeout_s,
             max_retries=1,
@@ -56,4 +58,6 @@ class OpenAICompatibleLLM:
                 if event.choices and event.choices[0].delta.content:
                     yield str(event.choices[0].delta.content)
         except openai.OpenAIError as exc:
-            raise DependencyUnavailable(f"the language model stopped answering: {type(exc).__name__}") from exc
+            raise DependencyUnavailable(
+                f"the language model stopped answering: {type(exc).__name__}"
+            ) from exc

@@ -8,8 +8,53 @@ from typing import Any
 
 _KEEP_TAGS = ("NNG", "NNP", "NR", "SL", "SN", "SH", "VV", "VA", "XR", "NNB")
 STOPWORDS = frozenset(
-    "a an and are as at be by for from has have how i in is it its of on or that the this to was "
-    "were what when where which who why will with do does did can could should would my our your".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "would",
+        "my",
+        "our",
+        "your",
+    ]
 )
 
 

@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
-from qdrant_client import QdrantClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,28 +18,36 @@ from core.embeddings import make_embedder
 from core.ports import Embedder, LLMClient, VectorIndex
 from core.settings import Settings
 from core.users import UserDirectory
-from core.vectors.qdrant_edge import QdrantEdgeIndex
-from core.vectors.qdrant_server import QdrantServerIndex
-from ingest.chunking import Chunker
-from ingest.parsers.registry import ParserRegistry
-from ingest.pipeline import IngestionPipeline
 from retrieval.answer import AnswerService
-from retrieval.llm import OpenAICompatibleLLM
 from retrieval.retriever import Retriever
+
+if TYPE_CHECKING:
+    from ingest.chunking import Chunker
+    from ingest.pipeline import IngestionPipeline
+
+# Heavy clients (qdrant-client, openai, parsers) are imported where they are first needed, so
+# that quick commands such as `sillok users add` start fast.
 
 
 def configure_logging(level: str) -> None:
     """Structured logs to stderr."""
     logging.basicConfig(level=level, format="%(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)))
 
 
 def make_index(settings: Settings, path: Path | None = None) -> VectorIndex:
     """Qdrant server by URL, else Qdrant Edge in-process under the data dir (or `path`)."""
     if settings.qdrant.url:
+        from qdrant_client import QdrantClient
+
+        from core.vectors.qdrant_server import QdrantServerIndex
+
         key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
         client = QdrantClient(url=settings.qdrant.url, api_key=key, timeout=int(settings.qdrant.timeout_s))
         return QdrantServerIndex(client, settings.qdrant.collection)
+    from core.vectors.qdrant_edge import QdrantEdgeIndex
+
     return QdrantEdgeIndex(path or settings.vectors_dir, exact=settings.qdrant.exact_search)
 
 
@@ -87,7 +95,11 @@ class Container:
     @cached_property
     def llm(self) -> LLMClient | None:
         """The configured language model, or None for extractive answers."""
-        return OpenAICompatibleLLM(self.settings.llm) if self.settings.llm.base_url else None
+        if not self.settings.llm.base_url:
+            return None
+        from retrieval.llm import OpenAICompatibleLLM
+
+        return OpenAICompatibleLLM(self.settings.llm)
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -107,6 +119,8 @@ class Container:
 
     def chunker(self) -> Chunker:
         """A chunker sized in the embedder's tokens."""
+        from ingest.chunking import Chunker
+
         chunking = self.settings.chunking
         limit = min(chunking.chunk_tokens, self.embedder.max_tokens - 16)
         return Chunker(self.embedder.count_tokens, limit, min(chunking.overlap_tokens, limit // 2))
@@ -114,6 +128,9 @@ class Container:
     @cached_property
     def pipeline(self) -> IngestionPipeline:
         """The in-process ingestion pipeline."""
+        from ingest.parsers.registry import ParserRegistry
+        from ingest.pipeline import IngestionPipeline
+
         return IngestionPipeline(
             self.documents,
             ParserRegistry(self.settings.ingest.max_file_mb * 1_000_000),

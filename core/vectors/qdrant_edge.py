@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import qdrant_edge as qe
 
@@ -79,8 +80,7 @@ class QdrantEdgeIndex:
         if not chunks:
             return
         points = [
-            qe.Point(c.id, {DENSE: list(v)}, to_payload(c))
-            for c, v in zip(chunks, vectors, strict=True)
+            qe.Point(c.id, {DENSE: list(v)}, to_payload(c)) for c, v in zip(chunks, vectors, strict=True)
         ]
         self.shard.update(qe.UpdateOperation.upsert_points(points))
         self.shard.flush()
@@ -105,7 +105,7 @@ class QdrantEdgeIndex:
         """Remove a document's points, optionally sparing one version."""
         if self._shard is None:
             return
-        must_not = [_match(VERSION_KEY, keep_version)] if keep_version else None
+        must_not: list[Any] | None = [_match(VERSION_KEY, keep_version)] if keep_version else None
         selector = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)], must_not=must_not)
         self.shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
         self.shard.flush()

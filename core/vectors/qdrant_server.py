@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from qdrant_client import QdrantClient, models
 
@@ -85,9 +86,11 @@ class QdrantServerIndex:
 
     def delete_document(self, document_id: str, keep_version: str | None = None) -> None:
         """Remove a document's points, optionally sparing one version."""
-        must_not = [_match(VERSION_KEY, keep_version)] if keep_version else None
+        must_not: list[Any] | None = [_match(VERSION_KEY, keep_version)] if keep_version else None
         selector = models.Filter(must=[_match(DOCUMENT_KEY, document_id)], must_not=must_not)
-        self._client.delete(self._collection, points_selector=models.FilterSelector(filter=selector), wait=True)
+        self._client.delete(
+            self._collection, points_selector=models.FilterSelector(filter=selector), wait=True
+        )
 
     def set_acl(self, document_id: str, tokens: frozenset[str]) -> None:
         """Overwrite the ACL tokens of every point of a document."""

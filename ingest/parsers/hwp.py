@@ -36,9 +36,7 @@ class _Table:
         rows: dict[int, dict[int, str]] = {}
         for (row, col), parts in self.cells.items():
             rows.setdefault(row, {})[col] = " ".join(p for p in parts if p)
-        return "\n".join(
-            " | ".join(cols[c] for c in sorted(cols)) for _, cols in sorted(rows.items())
-        )
+        return "\n".join(" | ".join(cols[c] for c in sorted(cols)) for _, cols in sorted(rows.items()))
 
 
 def para_text(data: bytes) -> str:
@@ -78,10 +76,11 @@ def _section_elements(stream: bytes) -> list[Element]:
     elements: list[Element] = []
     table: _Table | None = None
     for tag, level, data in _records(stream):
-        if table is not None and level <= table.level and tag != TAG_LIST_HEADER:
-            if tag == TAG_PARA_TEXT or level < table.level:
-                elements.append(Element(table.text(), kind="table"))
-                table = None
+        # A paragraph at the table's level (or anything shallower) ends the table.
+        ends_table = tag == TAG_PARA_TEXT or level < (table.level if table else 0)
+        if table is not None and level <= table.level and tag != TAG_LIST_HEADER and ends_table:
+            elements.append(Element(table.text(), kind="table"))
+            table = None
         if tag == TAG_TABLE:
             table = _Table(level)
         elif tag == TAG_LIST_HEADER and table is not None and len(data) >= 12:
@@ -124,9 +123,7 @@ def parse_hwp(path: Path) -> list[Element]:
                 stream = zlib.decompress(raw, -15) if compressed else raw
             except zlib.error as exc:
                 raise MalformedDocument(f"HWP section {number} is damaged: {exc}") from exc
-            elements.extend(
-                Element(e.text, page=number, kind=e.kind) for e in _section_elements(stream)
-            )
+            elements.extend(Element(e.text, page=number, kind=e.kind) for e in _section_elements(stream))
         return elements
 
 

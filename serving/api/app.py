@@ -14,7 +14,7 @@ def create_app(container: Container) -> FastAPI:
     app = FastAPI(
         title="Sillok",
         version="1",
-        description="Private retrieval-augmented answers over company documents, with per-user access control.",
+        description="Private answers over company documents, with per-user access control.",
     )
     app.state.container = container
     install_error_handlers(app)

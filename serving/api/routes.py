@@ -70,7 +70,9 @@ def _sse(event: str, data: object) -> str:
 
 
 @router.post("/api/v1/chat", tags=["chat"], response_model=None)
-def chat(body: ChatRequest, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any] | StreamingResponse:
+def chat(
+    body: ChatRequest, principal: CurrentPrincipal, container: ContainerDep
+) -> dict[str, Any] | StreamingResponse:
     """A grounded answer with citations; Server-Sent Events when `stream` is true."""
     conversation_id = body.conversation_id or str(uuid.uuid4())
     parts = container.answers.stream(principal, body.message)

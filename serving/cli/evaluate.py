@@ -52,8 +52,14 @@ def eval_retrieval(
         index = QdrantEdgeIndex(path)
         index.ensure_collection(embedder.dimension, embedder.name)
         total = sum(1 for line in corpus.open(encoding="utf-8") if line.strip())
-        with Progress(TextColumn("Indexing corpus"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err, transient=True) as bar:
+        with Progress(
+            TextColumn("Indexing corpus"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
             task = bar.add_task("index", total=total)
             seen: set[str] = set()
 

@@ -95,7 +95,7 @@ def ingest(
             status = outcome.status.value
             detail = f"{outcome.chunks} chunks" if status == "indexed" else (outcome.error or "")
             failed += status == "failed"
-            bar.console.print(f"{status}\t{path}\t{reg.document_id}\t{detail}", soft_wrap=True, highlight=False)
+            typer.echo(f"{status}\t{path}\t{reg.document_id}\t{detail}")
             bar.advance(task)
     container.close()
     err.print(f"{len(files) - failed} indexed, {failed} failed")
@@ -145,7 +145,8 @@ def users_add(
 ) -> None:
     """Create a user (idempotent)."""
     principal = build().users.add_user(name, email, group or (), admin)
-    typer.echo(f"{principal.username}\tgroups={','.join(sorted(principal.groups)) or '-'}\tadmin={principal.is_admin}")
+    groups = ",".join(sorted(principal.groups)) or "-"
+    typer.echo(f"{principal.username}\tgroups={groups}\tadmin={principal.is_admin}")
 
 
 @users_app.command("token")

@@ -23,7 +23,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     shutil.copytree(REPO / "samples", docs / "samples")
     (docs / "board").mkdir()
     (docs / "board" / "merger.txt").write_text(f"Board memo\n\n{SECRET}\n")
-    environment = sillok_env(data)
+    environment = sillok_env(data, TEST_DOCS=str(docs))
     run(["users", "add", "alice", "--group", "board"], environment)
     run(["users", "add", "bob", "--email", "bob@example.com"], environment)
     out = run(["ingest", str(docs / "samples"), "--public", "--wait"], environment)
@@ -43,14 +43,16 @@ def test_ingest_prints_one_final_status_line_per_file(env: dict[str, str], tmp_p
 
 def test_reingesting_identical_content_changes_nothing(env: dict[str, str]) -> None:
     before = run_json(["search", "annual leave days", "--as", "bob", "--json"], env)
-    out = run(["ingest", str(REPO / "samples" / "employee-handbook.md"), "--public", "--wait"], env)
+    out = run(["ingest", f"{env['TEST_DOCS']}/samples/employee-handbook.md", "--public", "--wait"], env)
     assert out.startswith("indexed\t")
     after = run_json(["search", "annual leave days", "--as", "bob", "--json"], env)
     assert [r["chunk_id"] for r in before["results"]] == [r["chunk_id"] for r in after["results"]]
 
 
 def test_ask_answers_with_citations_in_english(env: dict[str, str]) -> None:
-    answer = run_json(["ask", "How many days of annual leave do employees get?", "--as", "bob", "--json"], env)
+    answer = run_json(
+        ["ask", "How many days of annual leave do employees get?", "--as", "bob", "--json"], env
+    )
     assert answer["grounded"] is True
     assert "15 days" in answer["answer"]
     cited = answer["citations"][0]
@@ -66,7 +68,9 @@ def test_ask_answers_in_korean(env: dict[str, str]) -> None:
 
 
 def test_unanswerable_question_is_refused_honestly(env: dict[str, str]) -> None:
-    answer = run_json(["ask", "What is the airspeed velocity of an unladen swallow?", "--as", "bob", "--json"], env)
+    answer = run_json(
+        ["ask", "What is the airspeed velocity of an unladen swallow?", "--as", "bob", "--json"], env
+    )
     assert answer["grounded"] is False and answer["citations"] == []
 
 
@@ -92,7 +96,9 @@ def test_users_token_prints_the_key_on_the_last_line(env: dict[str, str]) -> Non
 
 
 def test_unknown_user_is_a_clear_error(env: dict[str, str]) -> None:
-    result = subprocess.run([SILLOK, "ask", "hello", "--as", "mallory"], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [SILLOK, "ask", "hello", "--as", "mallory"], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 1
     assert "not_found" in result.stderr and "Traceback" not in result.stderr
 
@@ -110,10 +116,28 @@ def test_eval_retrieval_prints_the_contract_json(env: dict[str, str], tmp_path: 
     (tmp_path / "corpus.jsonl").write_text("\n".join(corpus) + "\n")
     (tmp_path / "qrels.tsv").write_text("\n".join([header, *("\t".join(r) for r in rows)]) + "\n")
     shutil.copy(EVAL / "scifact" / "queries.jsonl", tmp_path / "queries.jsonl")
-    args = ["eval", "retrieval", "--corpus", str(tmp_path / "corpus.jsonl"), "--queries",
-            str(tmp_path / "queries.jsonl"), "--qrels", str(tmp_path / "qrels.tsv"), "--json"]
+    args = [
+        "eval",
+        "retrieval",
+        "--corpus",
+        str(tmp_path / "corpus.jsonl"),
+        "--queries",
+        str(tmp_path / "queries.jsonl"),
+        "--qrels",
+        str(tmp_path / "qrels.tsv"),
+        "--json",
+    ]
     metrics = run_json(args, env)
-    keys = {"queries", "ndcg@10", "recall@1", "recall@5", "recall@10", "mrr@10", "latency_ms_p50", "latency_ms_p95"}
+    keys = {
+        "queries",
+        "ndcg@10",
+        "recall@1",
+        "recall@5",
+        "recall@10",
+        "mrr@10",
+        "latency_ms_p50",
+        "latency_ms_p95",
+    }
     assert keys <= set(metrics)
     assert metrics["queries"] == len({r[0] for r in rows})
     assert metrics["ndcg@10"] > 0.5  # a working retriever on an easy slice; random would be ~0

@@ -37,14 +37,23 @@ def test_ingest_and_query_offline(tmp_path: Path) -> None:
     prefix = _netns_prefix()
     docs = tmp_path / "docs"
     docs.mkdir()
-    for name in ["docx/fake.docx", "pdf/korean-text-with-tables.pdf", "html/example-10k-1p.html", "hwp/minimal-body-table.hwp"]:
+    for name in [
+        "docx/fake.docx",
+        "pdf/korean-text-with-tables.pdf",
+        "html/example-10k-1p.html",
+        "hwp/minimal-body-table.hwp",
+    ]:
         shutil.copy(DOCS / name, docs / Path(name).name)
     shutil.copy(REPO / "samples" / "employee-handbook.md", docs)
     env = sillok_env(tmp_path / "data", HF_HUB_OFFLINE="0", TRANSFORMERS_OFFLINE="0")
     run(["users", "add", "alice"], env, prefix)
     out = run(["ingest", str(docs), "--public", "--wait"], env, prefix)
     assert out.count("indexed\t") == 5, out
-    answer = run_json(["ask", "How much are meals reimbursed during business travel?", "--as", "alice", "--json"], env, prefix)
+    answer = run_json(
+        ["ask", "How much are meals reimbursed during business travel?", "--as", "alice", "--json"],
+        env,
+        prefix,
+    )
     assert answer["grounded"] and "50,000 KRW" in answer["answer"]
     hits = run_json(["search", "표 만들기", "--as", "alice", "--json"], env, prefix)
     assert any("표" in r["text"] for r in hits["results"])

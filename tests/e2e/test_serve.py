@@ -7,7 +7,6 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -32,7 +31,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     ingested = run(["ingest", str(private), "--group", "hr", "--wait"], env)
     private_id = ingested.split("\t")[2]
     port = free_port()
-    proc = subprocess.Popen([SILLOK, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [SILLOK, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -72,7 +73,9 @@ def test_chat_answers_with_citations(server: dict[str, str]) -> None:
 
 def test_chat_streams_server_sent_events(server: dict[str, str]) -> None:
     body = {"message": "비밀번호는 몇 자 이상이어야 하나요?", "stream": True}
-    with httpx.stream("POST", f"{server['base']}/api/v1/chat", json=body, headers=auth(server["minsu"]), timeout=120) as r:
+    with httpx.stream(
+        "POST", f"{server['base']}/api/v1/chat", json=body, headers=auth(server["minsu"]), timeout=120
+    ) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         lines = list(r.iter_lines())
     events = [line for line in lines if line.startswith("event: ")]
@@ -98,7 +101,9 @@ def test_forbidden_document_is_answered_exactly_like_a_missing_one(server: dict[
     base, doc = server["base"], server["private_id"]
     assert httpx.get(f"{base}/api/v1/documents/{doc}", headers=auth(server["hana"])).status_code == 200
     forbidden = httpx.get(f"{base}/api/v1/documents/{doc}", headers=auth(server["minsu"]))
-    missing = httpx.get(f"{base}/api/v1/documents/00000000-0000-0000-0000-000000000000", headers=auth(server["minsu"]))
+    missing = httpx.get(
+        f"{base}/api/v1/documents/00000000-0000-0000-0000-000000000000", headers=auth(server["minsu"])
+    )
     assert forbidden.status_code == missing.status_code == 404
     assert forbidden.json() == missing.json()
     listed = httpx.get(f"{base}/api/v1/documents", headers=auth(server["minsu"])).json()["documents"]
@@ -111,8 +116,12 @@ def test_private_passages_reach_only_their_group(server: dict[str, str]) -> None
     minsu = httpx.post(f"{server['base']}/api/v1/search", json=body, headers=auth(server["minsu"])).json()
     assert any("Salary bands" in r["text"] for r in hana["results"])
     assert not any("Salary" in json.dumps(r) for r in minsu["results"])
-    chat = httpx.post(f"{server['base']}/api/v1/chat", json={"message": "What are the salary bands?"},
-                      headers=auth(server["minsu"]), timeout=120).json()
+    chat = httpx.post(
+        f"{server['base']}/api/v1/chat",
+        json={"message": "What are the salary bands?"},
+        headers=auth(server["minsu"]),
+        timeout=120,
+    ).json()
     assert "million" not in json.dumps(chat)
 
 

@@ -14,11 +14,15 @@ from tests.conftest import DOCS
 
 pytestmark = pytest.mark.integration
 
-FILES = sorted(
-    p.relative_to(DOCS).as_posix()
-    for p in DOCS.rglob("*")
-    if p.is_file() and p.name != "MANIFEST.tsv" and "_licenses" not in p.parts
-) if DOCS.exists() else []
+FILES = (
+    sorted(
+        p.relative_to(DOCS).as_posix()
+        for p in DOCS.rglob("*")
+        if p.is_file() and p.name != "MANIFEST.tsv" and "_licenses" not in p.parts
+    )
+    if DOCS.exists()
+    else []
+)
 PAGINATED = {".pdf", ".pptx", ".xlsx", ".hwp"}
 EXPECTED_ERRORS: dict[str, type[DocumentError]] = {
     "pdf/password.pdf": EncryptedDocument,

@@ -27,8 +27,14 @@ def parts(tmp_path: Path, minilm):  # type: ignore[no-untyped-def]
     index = QdrantEdgeIndex(tmp_path / "qdrant")
     index.ensure_collection(minilm.dimension, minilm.name)
     registry = DocumentRegistry(session_factory(engine))
-    pipeline = IngestionPipeline(registry, ParserRegistry(10_000_000), Chunker(minilm.count_tokens, 120, 20),
-                                 minilm, index, tmp_path / "files")
+    pipeline = IngestionPipeline(
+        registry,
+        ParserRegistry(10_000_000),
+        Chunker(minilm.count_tokens, 120, 20),
+        minilm,
+        index,
+        tmp_path / "files",
+    )
     yield pipeline, registry, index, Retriever(minilm, index)
     index.close()
     engine.dispose()
@@ -40,7 +46,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_processing_twice_leaves_one_copy(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pipeline, registry, index, _ = parts
+    pipeline, _, index, _ = parts
     doc = write(tmp_path / "policy.txt", "Badges must be worn at all times.\n\n" * 30)
     reg = pipeline.submit(doc, source="file:///policy.txt", acl=Acl.of(groups=["staff"]))
     first = pipeline.process(reg.document_id, reg.version)
@@ -51,7 +57,7 @@ def test_processing_twice_leaves_one_copy(parts, tmp_path: Path) -> None:  # typ
 
 
 def test_new_content_replaces_the_old_version(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pipeline, registry, index, retriever = parts
+    pipeline, registry, _, retriever = parts
     doc = write(tmp_path / "menu.txt", "The cafeteria serves bibimbap on Mondays.")
     reg1 = pipeline.submit(doc, source="file:///menu.txt", acl=Acl.of(public=True))
     pipeline.process(reg1.document_id, reg1.version)
@@ -65,7 +71,7 @@ def test_new_content_replaces_the_old_version(parts, tmp_path: Path) -> None:  #
 
 
 def test_a_failed_new_version_keeps_the_old_one_searchable(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pipeline, registry, index, retriever = parts
+    pipeline, registry, _, retriever = parts
     doc = write(tmp_path / "faq.txt", "The VPN address is vpn.hanbit.example.")
     reg = pipeline.submit(doc, source="file:///faq.txt", acl=Acl.of(public=True))
     pipeline.process(reg.document_id, reg.version)

@@ -12,6 +12,7 @@ from core.types import DocumentStatus
 from core.users import UserDirectory
 
 pytestmark = pytest.mark.integration
+PUBLIC_ACL = Acl.of(public=True)
 
 
 @pytest.fixture
@@ -23,9 +24,17 @@ def sessions(database_url: str):  # type: ignore[no-untyped-def]
     engine.dispose()
 
 
-def register(registry: DocumentRegistry, sha: str, acl: Acl = Acl.of(public=True)):  # type: ignore[no-untyped-def]
-    return registry.register(source="file:///a.txt", filename="a.txt", title="a", acl=acl, sha256=sha,
-                             size_bytes=1, stored_path="/tmp/a", uploaded_by=None)
+def register(registry: DocumentRegistry, sha: str, acl: Acl = PUBLIC_ACL):  # type: ignore[no-untyped-def]
+    return registry.register(
+        source="file:///a.txt",
+        filename="a.txt",
+        title="a",
+        acl=acl,
+        sha256=sha,
+        size_bytes=1,
+        stored_path="/tmp/a",
+        uploaded_by=None,
+    )
 
 
 def test_version_state_machine_is_compare_and_set(sessions) -> None:  # type: ignore[no-untyped-def]

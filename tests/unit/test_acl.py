@@ -36,8 +36,11 @@ def test_invalid_names_are_refused() -> None:
 
 
 @given(
-    users=st.frozensets(names), groups=st.frozensets(names), public=st.booleans(),
-    who=names, member_of=st.frozensets(names),
+    users=st.frozensets(names),
+    groups=st.frozensets(names),
+    public=st.booleans(),
+    who=names,
+    member_of=st.frozensets(names),
 )
 def test_can_read_matches_the_acl_definition(users, groups, public, who, member_of) -> None:
     acl = Acl(users, groups, public)

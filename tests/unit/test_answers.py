@@ -75,7 +75,9 @@ def test_extractive_answer_quotes_supporting_sentences() -> None:
 
 
 def test_extractive_refuses_when_nothing_matches() -> None:
-    answer = service([hit(1, "Parking is free.")], None).answer(Principal("u"), "quantum chromodynamics lattice")
+    answer = service([hit(1, "Parking is free.")], None).answer(
+        Principal("u"), "quantum chromodynamics lattice"
+    )
     assert not answer.grounded and answer.text == REFUSAL
 
 
