@@ -36,7 +36,7 @@ class SentenceTransformerEmbedder:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self._model: Any = SentenceTransformer(str(path), device=device, local_files_only=True)
         self._batch_size = batch_size
-        self._name = f"st:{path.name}"
+        self._name = f"st:{path.parent.name}/{path.name}"
         e5 = "e5" in path.name.lower()
         self._query_prefix = "query: " if e5 else ""
         self._passage_prefix = "passage: " if e5 else ""

@@ -73,7 +73,9 @@ class UserDirectory:
             if name not in existing:
                 existing[name] = Group(name=name)
                 session.add(existing[name])
-        user.memberships = [Membership(group=existing[n]) for n in names]
+        kept = [m for m in user.memberships if m.group.name in names]
+        held = {m.group.name for m in kept}
+        user.memberships = kept + [Membership(group=existing[n]) for n in names if n not in held]
 
     def remove_user(self, username: str) -> None:
         """Delete a user; their API keys stop working at once."""

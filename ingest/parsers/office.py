@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+from collections.abc import Callable
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,22 @@ from core.types import Element
 from ingest.parsers.offline import prepare_unstructured
 
 _LANGUAGES = ["eng", "kor"]
+# Stored files are named by their hash, so the format comes from the user's file name, never
+# from content sniffing (which takes an inline-XBRL HTML page for XML, for example).
+CONTENT_TYPES = {
+    ".pdf": "application/pdf",
+    ".eml": "message/rfc822",
+    ".msg": "application/vnd.ms-outlook",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".epub": "application/epub+zip",
+    ".rtf": "text/rtf",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".md": "text/markdown",
+}
 _SECTION_MAX_CHARS = 200
 
 
@@ -48,12 +65,12 @@ def to_elements(raw: list[Any]) -> list[Element]:
     return elements
 
 
-def _partition(path: Path, **kwargs: Any) -> list[Element]:
+def _partition(path: Path, ext: str, **kwargs: Any) -> list[Element]:
     prepare_unstructured()
     from unstructured.partition.auto import partition
 
     try:
-        raw = partition(filename=str(path), languages=_LANGUAGES, **kwargs)
+        raw = partition(filename=str(path), content_type=CONTENT_TYPES[ext], languages=_LANGUAGES, **kwargs)
     except (ValueError, KeyError, OSError, IndexError, AttributeError, TypeError) as exc:
         raise MalformedDocument(f"the file could not be read ({type(exc).__name__}: {exc})") from exc
     except Exception as exc:  # parser libraries raise many private types; all mean "damaged"
@@ -74,7 +91,7 @@ def parse_pdf(path: Path) -> list[Element]:
         raise EncryptedDocument("the PDF is password-protected") from exc
     except pikepdf.PdfError as exc:
         raise MalformedDocument(f"the PDF is damaged and could not be repaired: {exc}") from exc
-    elements = _partition(path, strategy="fast")
+    elements = _partition(path, ".pdf", strategy="fast")
     if not elements and pages:
         raise NoTextLayer(
             f"the PDF's {pages} page(s) have no text layer (scanned images); OCR is not available"
@@ -87,7 +104,7 @@ def parse_email(path: Path) -> list[Element]:
     message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
     if message.get_content_type() in ("application/pkcs7-mime", "multipart/encrypted"):
         raise EncryptedDocument("the e-mail is encrypted (S/MIME or PGP)")
-    return _headers(message) + _partition(path)
+    return _headers(message) + _partition(path, ".eml")
 
 
 def _headers(message: Any) -> list[Element]:
@@ -101,9 +118,9 @@ def parse_msg(path: Path) -> list[Element]:
     markers = ("IPM.Note.SMIME", "multipart/encrypted", "application/pkcs7-mime")
     if any(m.encode() in data or m.encode("utf-16-le") in data for m in markers):
         raise EncryptedDocument("the e-mail is encrypted (S/MIME or PGP)")
-    return _partition(path)
+    return _partition(path, ".msg")
 
 
-def parse_with_unstructured(path: Path) -> list[Element]:
-    """Any other format unstructured reads (DOCX, PPTX, XLSX, ODT, EPUB, RTF, HTML, MD)."""
-    return _partition(path)
+def unstructured_reader(ext: str) -> Callable[[Path], list[Element]]:
+    """A reader for another format unstructured reads (DOCX, PPTX, XLSX, ODT, EPUB, RTF, HTML, MD)."""
+    return lambda path: _partition(path, ext)

@@ -50,7 +50,7 @@ READERS: dict[str, Reader] = {
     ".tsv": _delimited("\t"),
     **{ext: _plain for ext in (".txt", ".text", ".log", ".rst", ".json", ".xml", ".yaml", ".yml")},
     **{
-        ext: office.parse_with_unstructured
+        ext: office.unstructured_reader(ext)
         for ext in (".docx", ".pptx", ".xlsx", ".odt", ".epub", ".rtf", ".html", ".htm", ".md")
     },
 }
