@@ -16,6 +16,15 @@ from typing import Any
 from core.errors import ConfigurationError
 from core.settings import EmbeddingSettings
 
+# Never reach a model hub; keep loading quiet.
+_HF_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+}
+
 
 class SentenceTransformerEmbedder:
     """sentence-transformers on a local model folder; e5-style prefixes when the model needs them."""
@@ -23,13 +32,9 @@ class SentenceTransformerEmbedder:
     def __init__(self, path: Path, batch_size: int = 32, threads: int = 0) -> None:
         if not (path / "config.json").exists() and not (path / "modules.json").exists():
             raise ConfigurationError(f"no sentence-transformers model at {path}")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.update(_HF_ENV)
         import torch
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
 
         if threads:
             torch.set_num_threads(threads)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.errors import InvalidInput
 from core.types import Chunk
@@ -21,9 +19,9 @@ from ingest.pipeline import sha256_of
 from retrieval.evaluation import EVAL_PRINCIPAL, load_qrels, load_queries, run_queries, summarize
 from retrieval.retriever import Retriever
 from serving.bootstrap import build
+from serving.cli.console import emit_json, progress
 
 eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
-err = Console(stderr=True)
 
 
 @eval_app.command("retrieval")
@@ -47,31 +45,20 @@ def eval_retrieval(
     index = QdrantEdgeIndex(path)
     if not done.exists():
         index.close()
-        for stale in sorted(path.rglob("*"), reverse=True):
-            stale.unlink() if stale.is_file() else stale.rmdir()
+        shutil.rmtree(path, ignore_errors=True)  # an interrupted earlier run
         index = QdrantEdgeIndex(path)
         index.ensure_collection(embedder.dimension, embedder.name)
         total = sum(1 for line in corpus.open(encoding="utf-8") if line.strip())
-        with Progress(
-            TextColumn("Indexing corpus"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("index", total=total)
-            seen: set[str] = set()
-
-            def advance(_: int) -> None:
-                bar.update(task, completed=len(seen))
+        with progress() as bar:
+            task = bar.add_task("Indexing corpus", total=total)
 
             def tracked() -> Iterator[Chunk]:
                 for chunk in corpus_chunks(corpus, chunker):
-                    seen.add(chunk.document_id)
+                    if chunk.index == 0:
+                        bar.advance(task)
                     yield chunk
 
-            count = index_corpus(tracked(), embedder, index, advance)
+            count = index_corpus(tracked(), embedder, index)
         done.write_text(json.dumps({"chunks": count, "model": embedder.name}))
     index.ensure_collection(embedder.dimension, embedder.name)
     query_texts = load_queries(queries)
@@ -84,7 +71,7 @@ def eval_retrieval(
     metrics = {**summarize(results, judgements), "model": embedder.name}
     index.close()
     if as_json:
-        sys.stdout.write(json.dumps(metrics) + "\n")
+        emit_json(metrics)
     else:
         for name, value in metrics.items():
             typer.echo(f"{name:>16}  {value}")

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from core.acl import Acl
 from core.errors import SillokError
 from serving.bootstrap import Container, build
+from serving.cli.console import emit_json, err, progress
 from serving.cli.evaluate import eval_app
 from serving.render import search_results
 
@@ -22,24 +19,6 @@ app = typer.Typer(help="Sillok: private answers over company documents.", no_arg
 users_app = typer.Typer(help="Manage users and API keys.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(eval_app, name="eval")
-err = Console(stderr=True)
-
-
-def progress() -> Progress:
-    """The progress bar used by long commands (on stderr, so stdout stays machine-readable)."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    )
-
-
-def emit_json(obj: dict[str, Any]) -> None:
-    """One JSON object on the last line of stdout."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
 
 @app.command()

