@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,9 +25,9 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
-def corpus_chunks(path: Path, chunker: Chunker) -> Iterator[Chunk]:
-    """Public chunks of every corpus document, the corpus id as document id."""
-    for doc in read_jsonl(path):
+def corpus_chunks(path: Path, chunker: Chunker, limit: int | None = None) -> Iterator[Chunk]:
+    """Public chunks of the (first `limit`) corpus documents, the corpus id as document id."""
+    for doc in itertools.islice(read_jsonl(path), limit):
         title = str(doc.get("title") or "")
         for i, piece in enumerate(chunker.chunk([Element(str(doc.get("text") or ""))])):
             yield Chunk(str(doc["id"]), CORPUS_VERSION, i, piece.text, title, frozenset({PUBLIC}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -32,8 +33,12 @@ if TYPE_CHECKING:
 def configure_logging(level: str) -> None:
     """Structured logs to stderr."""
     logging.basicConfig(level=level, format="%(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)))
+    for noisy in ("alembic", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),  # stdout is for results
+    )
 
 
 def make_index(settings: Settings, path: Path | None = None) -> VectorIndex:
@@ -128,17 +133,17 @@ class Container:
     @cached_property
     def pipeline(self) -> IngestionPipeline:
         """The in-process ingestion pipeline."""
+        return self.make_pipeline(self.documents, self.embedder, self.index, self.settings.files_dir)
+
+    def make_pipeline(
+        self, documents: DocumentRegistry, embedder: Embedder, index: VectorIndex, files_dir: Path
+    ) -> IngestionPipeline:
+        """A pipeline over the given stores (benchmarks use isolated ones)."""
         from ingest.parsers.registry import ParserRegistry
         from ingest.pipeline import IngestionPipeline
 
-        return IngestionPipeline(
-            self.documents,
-            ParserRegistry(self.settings.ingest.max_file_mb * 1_000_000),
-            self.chunker(),
-            self.embedder,
-            self.index,
-            self.settings.files_dir,
-        )
+        parser = ParserRegistry(self.settings.ingest.max_file_mb * 1_000_000)
+        return IngestionPipeline(documents, parser, self.chunker(), embedder, index, files_dir)
 
     def close(self) -> None:
         """Release the vector index and the database."""

@@ -11,6 +11,7 @@ import typer
 from core.acl import Acl
 from core.errors import SillokError
 from serving.bootstrap import Container, build
+from serving.cli.bench import bench_app
 from serving.cli.console import emit_json, err, progress
 from serving.cli.evaluate import eval_app
 from serving.render import search_results
@@ -19,6 +20,7 @@ app = typer.Typer(help="Sillok: private answers over company documents.", no_arg
 users_app = typer.Typer(help="Manage users and API keys.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(eval_app, name="eval")
+app.add_typer(bench_app, name="bench")
 
 
 @app.command()

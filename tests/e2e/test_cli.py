@@ -143,3 +143,16 @@ def test_eval_retrieval_prints_the_contract_json(env: dict[str, str], tmp_path: 
     assert metrics["ndcg@10"] > 0.5  # a working retriever on an easy slice; random would be ~0
     again = run_json(args, env)  # the isolated collection is reused
     assert again["ndcg@10"] == metrics["ndcg@10"]
+
+
+def test_bench_ingest_prints_throughput_against_raw_encode_and_langchain(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    lines = (EVAL / "scifact" / "corpus.jsonl").read_text().splitlines()[:12]
+    (tmp_path / "corpus.jsonl").write_text("\n".join(lines) + "\n")
+    result = run_json(
+        ["bench", "ingest", str(tmp_path / "corpus.jsonl"), "--baseline", "langchain", "--json"], env
+    )
+    assert {"chunks", "seconds", "chunks_per_s", "raw_encode_chunks_per_s", "ratio_to_raw"} <= set(result)
+    assert result["chunks"] >= 12 and result["langchain_chunks_per_s"] > 0
+    assert 0 < result["ratio_to_raw"] <= 1.5

@@ -1,0 +1,89 @@
+"""`sillok bench ingest`: ingestion throughput in an isolated collection, against the raw encode
+rate of the same model on the same chunks (and, optionally, a plain LangChain pipeline)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.db.engine import make_engine, migrate, session_factory
+from core.documents import DocumentRegistry
+from core.vectors.qdrant_edge import QdrantEdgeIndex
+from ingest.bench import (
+    RecordingEmbedder,
+    corpus_texts,
+    file_texts,
+    ingest_files,
+    langchain_rate,
+    raw_encode_rate,
+)
+from ingest.corpus import corpus_chunks, index_corpus
+from ingest.parsers.registry import ParserRegistry
+from serving.bootstrap import build
+from serving.cli.console import emit_json, err
+
+bench_app = typer.Typer(help="Measure throughput.", no_args_is_help=True)
+
+
+def _files(path: Path, limit: int | None) -> list[Path]:
+    files = sorted(p for p in path.rglob("*") if p.is_file() and ParserRegistry.supported(p.name))
+    return files[:limit]
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    path: Annotated[Path, typer.Argument(help="A folder of documents or a corpus.jsonl.", exists=True)],
+    baseline: Annotated[str | None, typer.Option(help="Also run a reference pipeline: langchain.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N files or corpus documents.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Ingest PATH into a throw-away collection and compare with the bare model's encode rate."""
+    if baseline not in (None, "langchain"):
+        raise typer.BadParameter("the only baseline is 'langchain'", param_hint="--baseline")
+    container = build()
+    embedder = RecordingEmbedder(container.embedder)
+    container.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=container.settings.data_dir, prefix="bench-") as tmp:
+        work = Path(tmp)
+        index = QdrantEdgeIndex(work / "qdrant")
+        index.ensure_collection(embedder.dimension, embedder.name)
+        err.print(f"Ingesting {path} with {embedder.name}…")
+        corpus = path.suffix == ".jsonl"
+        files = [] if corpus else _files(path, limit)
+        started = time.perf_counter()
+        if corpus:
+            chunks = index_corpus(corpus_chunks(path, container.chunker(), limit), embedder, index)
+        else:
+            engine = make_engine(f"sqlite:///{work / 'bench.db'}")
+            migrate(engine)
+            pipeline = container.make_pipeline(
+                DocumentRegistry(session_factory(engine)), embedder, index, work / "files"
+            )
+            chunks = ingest_files(pipeline, files)
+        seconds = time.perf_counter() - started
+        index.close()
+    err.print("Encoding the same chunks with the bare model…")
+    raw = raw_encode_rate(container.embedder, embedder.passages)
+    rate = chunks / max(seconds, 1e-9)
+    result: dict[str, float | int | str] = {
+        "model": embedder.name,
+        "chunks": chunks,
+        "seconds": round(seconds, 2),
+        "chunks_per_s": round(rate, 2),
+        "raw_encode_chunks_per_s": round(raw, 2),
+        "ratio_to_raw": round(rate / raw, 3) if raw else 0.0,
+    }
+    if baseline == "langchain":
+        err.print("Running the LangChain reference pipeline…")
+        parser = ParserRegistry(container.settings.ingest.max_file_mb * 1_000_000)
+        documents = list(corpus_texts(path, limit) if corpus else file_texts(parser, files))
+        result["langchain_chunks_per_s"] = round(langchain_rate(container.embedder, documents), 2)
+    if as_json:
+        emit_json(dict(result))
+    else:
+        for name, value in result.items():
+            typer.echo(f"{name:>24}  {value}")
