@@ -13,7 +13,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, DependencyUnavailable
 from core.types import Chunk, ScoredChunk
 from core.vectors.payload import (
     ACL_KEY,
@@ -40,7 +40,15 @@ class QdrantEdgeIndex:
         self._exact = exact
         self._shard: qe.EdgeShard | None = None
         if (path / _META_FILE).exists():
-            self._shard = qe.EdgeShard.load(str(path))
+            try:
+                self._shard = qe.EdgeShard.load(str(path))
+            except Exception as exc:  # the engine raises a bare Exception
+                if "WouldBlock" in str(exc):
+                    raise DependencyUnavailable(
+                        f"the vector index at {path} is open in another process (is `sillok serve` "
+                        "running? stop it, or use a Qdrant server for several processes)"
+                    ) from exc
+                raise
 
     def _meta(self) -> dict[str, object]:
         return dict(json.loads((self._path / _META_FILE).read_text()))

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from core.acl import Acl
-from core.errors import SillokError
+from core.errors import InvalidInput, SillokError
 from serving.bootstrap import Container, build
 from serving.cli.bench import bench_app
 from serving.cli.console import emit_json, err, progress
@@ -49,7 +49,7 @@ def _files(paths: list[Path]) -> Iterator[Path]:
         elif path.is_file():
             yield path
         else:
-            raise SillokError(f"no such file or folder: {path}")
+            raise InvalidInput(f"no such file or folder: {path}")
 
 
 @app.command()
@@ -60,7 +60,10 @@ def ingest(
     public: Annotated[bool, typer.Option("--public", help="Everyone may read them.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Block until each file is indexed or failed.")] = False,
 ) -> None:
-    """Register files with an ACL and index them, one line per file with its final status."""
+    """Register files with an ACL and index them, one line per file with its final status.
+
+    Ingestion runs in this process for now, so every file is final when its line is printed.
+    """
     acl = Acl.of(user or (), group or (), public)
     if not acl.tokens():
         err.print("[yellow]No --user, --group or --public given: nobody can read these documents.[/]")

@@ -126,3 +126,14 @@ def test_search_never_returns_a_chunk_the_principal_may_not_read(
     readable = {c.document_id for c, acl in zip(chunks, docs, strict=True) if who.can_read(acl.tokens())}
     assert {h.chunk.document_id for h in hits} == readable
     assert all(who.can_read(h.chunk.acl_tokens) for h in hits)
+
+
+def test_a_shard_open_in_another_process_is_a_clear_error(tmp_path: Path) -> None:
+    from core.errors import DependencyUnavailable
+
+    first = QdrantEdgeIndex(tmp_path / "shared")
+    first.ensure_collection(DIM, MODEL)
+    with pytest.raises(DependencyUnavailable, match="open in another process"):
+        QdrantEdgeIndex(tmp_path / "shared")
+    first.close()
+    QdrantEdgeIndex(tmp_path / "shared").close()  # released on close
