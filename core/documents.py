@@ -169,10 +169,7 @@ class DocumentRegistry:
 
     def readable(self, principal: Principal, document_id: str) -> Document:
         """A document the principal may read; a forbidden one is reported exactly as a missing one."""
-        try:
-            doc = self.get(document_id)
-        except NotFound:
-            raise NotFound("document not found") from None
+        doc = self.get(document_id)
         if not principal.can_read(acl_of(doc).tokens()):
             raise NotFound("document not found")
         return doc

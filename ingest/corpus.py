@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ def index_corpus(
     chunks: Iterator[Chunk],
     embedder: Embedder,
     index: VectorIndex,
-    progress: Callable[[int], None] = lambda _: None,
 ) -> int:
     """Embed and store chunks in batches; returns how many were stored."""
     batch: list[Chunk] = []
@@ -47,7 +46,6 @@ def index_corpus(
         nonlocal total
         index.upsert(batch, embedder.embed_passages([embedding_text(c) for c in batch]))
         total += len(batch)
-        progress(len(batch))
         batch.clear()
 
     for chunk in chunks:
