@@ -1,17 +1,18 @@
 """The document registry in SQL: the source of truth for documents, versions, ACLs and status.
 
 Status moves by compare-and-set so that a task delivered twice cannot process a version twice:
-`queued → processing → indexed | failed`.
+`queued → processing → indexed | failed`; a version replaced by newer content before it was
+indexed becomes `superseded`. Readers see `current_version` only; it switches in one commit.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.acl import Acl, Principal
@@ -60,9 +61,10 @@ class DocumentRegistry:
         stored_path: str,
         uploaded_by: str | None,
     ) -> Registration:
-        """Record a file's content as a version of the document at `source` (idempotent).
+        """Record a file's content as the newest version of the document at `source` (idempotent).
 
-        Identical content of an indexed or pending version changes nothing but the ACL.
+        Content identical to the newest version changes nothing but the ACL; in particular a
+        version that failed is not retried, so a poison file cannot loop through a scheduled sync.
         """
         document_id = document_id_for(source)
         with self._sessions.begin() as session:
@@ -79,31 +81,44 @@ class DocumentRegistry:
                 )
                 session.add(doc)
             doc.acl_users, doc.acl_groups, doc.acl_public = sorted(acl.users), sorted(acl.groups), acl.public
-            version = session.scalar(
-                select(DocumentVersion).where(
-                    DocumentVersion.document_id == document_id, DocumentVersion.sha256 == sha256
-                )
-            )
-            if version is not None and version.status != DocumentStatus.FAILED.value:
+            if doc.latest_version == sha256:
                 return Registration(document_id, sha256, False, acl_changed)
-            if version is None:
-                version = DocumentVersion(
-                    document_id=document_id,
-                    sha256=sha256,
-                    size_bytes=size_bytes,
-                    stored_path=stored_path,
-                    status=DocumentStatus.QUEUED.value,
+            session.execute(
+                update(DocumentVersion)
+                .where(
+                    DocumentVersion.document_id == document_id,
+                    DocumentVersion.status == DocumentStatus.QUEUED.value,
                 )
+                .values(status=DocumentStatus.SUPERSEDED.value)
+            )
+            version = self._find(session, document_id, sha256)
+            if version is None:
+                version = DocumentVersion(document_id=document_id, sha256=sha256)
                 session.add(version)
-            version.status = DocumentStatus.QUEUED.value
-            version.error_code = version.error = None
-            doc.filename, doc.title = filename, title
-            doc.status = DocumentStatus.QUEUED.value
-            doc.error_code = doc.error = None
+            version.size_bytes, version.stored_path = size_bytes, stored_path
+            version.status, version.error_code, version.error = DocumentStatus.QUEUED.value, None, None
+            version.attempts, version.chunks_done, version.enqueued_at = 0, 0, None
+            doc.filename, doc.title, doc.latest_version = filename, title, sha256
+            doc.status, doc.error_code, doc.error = DocumentStatus.QUEUED.value, None, None
             return Registration(document_id, sha256, True, acl_changed)
 
-    def start(self, document_id: str, version: str, stale_after: timedelta | None = None) -> bool:
-        """Move a version from `queued` (or a stale `processing`) to `processing`; False if not ours."""
+    def mark_enqueued(self, document_id: str, version: str) -> None:
+        """Remember when a version was last sent to the queue."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(DocumentVersion)
+                .where(DocumentVersion.document_id == document_id, DocumentVersion.sha256 == version)
+                .values(enqueued_at=datetime.now(UTC))
+            )
+
+    def start(
+        self, document_id: str, version: str, stale_after: timedelta | None = None, max_attempts: int = 3
+    ) -> bool:
+        """Move a version from `queued` (or a stale `processing`) to `processing`; False if not ours.
+
+        A version whose processing was interrupted `max_attempts` times fails instead, so a file
+        that kills its worker cannot loop forever.
+        """
         now = datetime.now(UTC)
         allowed = [DocumentVersion.status == DocumentStatus.QUEUED.value]
         if stale_after is not None:
@@ -112,52 +127,172 @@ class DocumentRegistry:
                 & (DocumentVersion.started_at < now - stale_after)
             )
         with self._sessions.begin() as session:
-            result = session.execute(
-                update(DocumentVersion)
+            ver = session.scalar(
+                select(DocumentVersion)
                 .where(
                     DocumentVersion.document_id == document_id,
                     DocumentVersion.sha256 == version,
                     or_(*allowed),
                 )
-                .values(status=DocumentStatus.PROCESSING.value, started_at=now)
+                .with_for_update()
+            )
+            if ver is None:
+                return False
+            if ver.attempts >= max_attempts:
+                self._fail(
+                    ver,
+                    "interrupted",
+                    f"processing was interrupted {ver.attempts} times; the file may crash the reader",
+                )
+                return False
+            result = session.execute(
+                update(DocumentVersion)
+                .where(DocumentVersion.id == ver.id, DocumentVersion.attempts == ver.attempts)
+                .values(
+                    status=DocumentStatus.PROCESSING.value,
+                    started_at=now,
+                    attempts=ver.attempts + 1,
+                    chunks_done=0,
+                )
+                .execution_options(synchronize_session=False)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
             session.execute(
                 update(Document)
-                .where(Document.id == document_id)
+                .where(Document.id == document_id, Document.latest_version == version)
                 .values(status=DocumentStatus.PROCESSING.value)
             )
             return True
 
-    def finish(self, document_id: str, version: str, chunk_count: int) -> None:
-        """Mark a version indexed and make it the document's current version."""
+    def progress(self, document_id: str, version: str, done: int, total: int) -> None:
+        """Record how many chunks of a running version are embedded and stored."""
         with self._sessions.begin() as session:
-            ver = self._version(session, document_id, version)
-            ver.status, ver.chunk_count, ver.finished_at = (
-                DocumentStatus.INDEXED.value,
-                chunk_count,
-                datetime.now(UTC),
+            session.execute(
+                update(DocumentVersion)
+                .where(DocumentVersion.document_id == document_id, DocumentVersion.sha256 == version)
+                .values(chunks_done=done, chunk_count=total)
             )
-            doc = ver.document
+
+    def requeue(self, document_id: str, version: str) -> None:
+        """Give a running version back to the queue after a transient failure."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(DocumentVersion)
+                .where(
+                    DocumentVersion.document_id == document_id,
+                    DocumentVersion.sha256 == version,
+                    DocumentVersion.status == DocumentStatus.PROCESSING.value,
+                )
+                .values(status=DocumentStatus.QUEUED.value, attempts=DocumentVersion.attempts - 1)
+            )
+
+    def finish(self, document_id: str, version: str, chunk_count: int) -> bool:
+        """Make an indexed version the one readers see; False if newer content superseded it."""
+        with self._sessions.begin() as session:
+            doc = session.get(Document, document_id, with_for_update=True)
+            ver = self._find(session, document_id, version) if doc is not None else None
+            if doc is None or ver is None:
+                return False
+            now = datetime.now(UTC)
+            ver.chunk_count, ver.chunks_done, ver.finished_at = chunk_count, chunk_count, now
+            if doc.latest_version != version:
+                ver.status = DocumentStatus.SUPERSEDED.value
+                return False
+            ver.status = DocumentStatus.INDEXED.value
             doc.current_version, doc.chunk_count = version, chunk_count
             doc.status, doc.error_code, doc.error = DocumentStatus.INDEXED.value, None, None
+            return True
 
     def fail(self, document_id: str, version: str, code: str, reason: str) -> None:
         """Mark a version failed with a reason a person understands."""
         with self._sessions.begin() as session:
-            ver = self._version(session, document_id, version)
-            ver.status, ver.error_code, ver.error = DocumentStatus.FAILED.value, code, reason
-            ver.finished_at = datetime.now(UTC)
-            doc = ver.document
+            ver = self._find(session, document_id, version)
+            if ver is not None:
+                self._fail(ver, code, reason)
+
+    @staticmethod
+    def _fail(ver: DocumentVersion, code: str, reason: str) -> None:
+        ver.status, ver.error_code, ver.error = DocumentStatus.FAILED.value, code, reason
+        ver.finished_at = datetime.now(UTC)
+        doc = ver.document
+        if doc.latest_version == ver.sha256:
             doc.status, doc.error_code, doc.error = DocumentStatus.FAILED.value, code, reason
+
+    def pending(self, requeue_after: timedelta, stale_after: timedelta) -> list[tuple[str, str]]:
+        """Versions to send to the queue again: never sent, sent long ago, or stuck processing."""
+        now = datetime.now(UTC)
+        queued = (DocumentVersion.status == DocumentStatus.QUEUED.value) & (
+            DocumentVersion.enqueued_at.is_(None) | (DocumentVersion.enqueued_at < now - requeue_after)
+        )
+        stuck = (DocumentVersion.status == DocumentStatus.PROCESSING.value) & (
+            DocumentVersion.started_at < now - stale_after
+        )
+        with self._sessions() as session:
+            rows = session.execute(
+                select(DocumentVersion.document_id, DocumentVersion.sha256)
+                .where(or_(queued, stuck))
+                .order_by(DocumentVersion.created_at)
+            ).all()
+        return [(row[0], row[1]) for row in rows]
+
+    def live_versions(self) -> dict[str, set[str]]:
+        """For each document, the versions whose points may exist: current and in flight."""
+        in_flight = (DocumentStatus.QUEUED.value, DocumentStatus.PROCESSING.value)
+        live: dict[str, set[str]] = {}
+        with self._sessions() as session:
+            for doc_id, current in session.execute(select(Document.id, Document.current_version)):
+                live[doc_id] = {current} if current else set()
+            for doc_id, sha in session.execute(
+                select(DocumentVersion.document_id, DocumentVersion.sha256).where(
+                    DocumentVersion.status.in_(in_flight)
+                )
+            ):
+                live.setdefault(doc_id, set()).add(sha)
+        return live
+
+    def readable_versions(self, principal: Principal, document_ids: Collection[str]) -> dict[str, str]:
+        """Among `document_ids`, those the principal may read now, with their current version."""
+        if not document_ids:
+            return {}
+        with self._sessions() as session:
+            docs = session.scalars(select(Document).where(Document.id.in_(set(document_ids)))).all()
+        return {
+            d.id: d.current_version
+            for d in docs
+            if d.current_version and principal.can_read(acl_of(d).tokens())
+        }
+
+    def status_counts(self) -> dict[str, int]:
+        """How many document versions are in each state."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(DocumentVersion.status, func.count()).group_by(DocumentVersion.status)
+            ).all()
+        return {status: count for status, count in rows}
+
+    def sources(self, prefix: str) -> set[str]:
+        """Sources of the registered documents that start with `prefix`."""
+        with self._sessions() as session:
+            query = select(Document.source).where(Document.source.startswith(prefix, autoescape=True))
+            return set(session.scalars(query))
 
     def version(self, document_id: str, version: str) -> DocumentVersion:
         """One version (with its document loaded)."""
         with self._sessions() as session:
-            ver = self._version(session, document_id, version)
+            ver = self._find(session, document_id, version)
+            if ver is None:
+                raise NotFound("document version not found")
             _ = ver.document
             return ver
+
+    def latest(self, document_id: str) -> DocumentVersion | None:
+        """The newest registered version of a document."""
+        with self._sessions() as session:
+            doc = session.get(Document, document_id)
+            if doc is None or doc.latest_version is None:
+                return None
+            return self._find(session, document_id, doc.latest_version)
 
     def get(self, document_id: str) -> Document:
         """A document by id, regardless of who asks (callers check the ACL)."""
@@ -196,12 +331,9 @@ class DocumentRegistry:
                 session.delete(doc)
 
     @staticmethod
-    def _version(session: Session, document_id: str, version: str) -> DocumentVersion:
-        ver = session.scalar(
+    def _find(session: Session, document_id: str, version: str) -> DocumentVersion | None:
+        return session.scalar(
             select(DocumentVersion).where(
                 DocumentVersion.document_id == document_id, DocumentVersion.sha256 == version
             )
         )
-        if ver is None:
-            raise NotFound("document version not found")
-        return ver

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from core.types import Chunk, ParsedDocument, ScoredChunk
+from core.types import Chunk, ParsedDocument, PointKey, ScoredChunk
 
 
 class Embedder(Protocol):
@@ -76,8 +76,12 @@ class VectorIndex(Protocol):
         """Number of points, in total or for one document."""
         ...
 
-    def chunk_ids(self, document_id: str) -> list[str]:
-        """Point ids stored for a document (for audits and reconciliation)."""
+    def delete_version(self, document_id: str, version: str) -> None:
+        """Remove the points of one version of a document."""
+        ...
+
+    def points(self, document_id: str | None = None) -> list[PointKey]:
+        """What every stored point belongs to, for one document or all (audits, reconciliation)."""
         ...
 
     def close(self) -> None:

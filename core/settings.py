@@ -93,10 +93,60 @@ class RetrievalSettings(BaseModel):
 
 
 class IngestSettings(BaseModel):
-    """Limits applied to every document."""
+    """Limits applied to every document, and how ingestion work is queued."""
 
     max_file_mb: int = Field(default=100, ge=1, le=10_000)
-    parse_timeout_s: float = Field(default=300.0, gt=0)
+    parse_timeout_s: float = Field(default=300.0, gt=0)  # per file, then it fails as too slow
+    parse_memory_mb: int = Field(default=2048, ge=256)  # address-space limit of the parser process
+    max_unpacked_mb: int = Field(default=500, ge=1)  # zip packages (DOCX, XLSX…) once inflated
+    max_pages: int = Field(default=5000, ge=1)
+    max_image_pixels: int = Field(default=100_000_000, ge=1)
+    ocr: bool = True  # scanned pages through Tesseract
+    ocr_languages: str = "kor+eng"
+    broker_url: str | None = None  # redis://… in production; None: an in-process queue
+    embedded_worker: bool | None = None  # `sillok serve` runs the worker itself; None: when no broker
+    worker_concurrency: int = Field(default=1, ge=1, le=64)  # threads of the embedded worker
+    visibility_timeout_s: int = Field(default=3600, ge=10)  # above the longest task
+    requeue_after_s: float = Field(default=300.0, gt=0)  # a queued version not started by then is sent again
+    stale_after_s: float = Field(default=1800.0, gt=0)  # a processing version older than this is retried
+    reconcile_interval_s: float = Field(default=15.0, gt=0)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "memory://")):
+            raise ValueError("ingest.broker_url must be a redis:// URL")
+        return value
+
+
+class AclRule(BaseModel):
+    """Who may read connector documents whose path or URL starts with `prefix`."""
+
+    prefix: str
+    users: list[str] = []
+    groups: list[str] = []
+    public: bool = False
+
+
+class ConnectorSettings(BaseModel):
+    """Folders and intranet sites synchronised on a schedule; ACLs from prefix rules."""
+
+    folders: list[Path] = []
+    web_seeds: list[str] = []
+    web_allowed_hosts: list[str] = []  # hosts the crawler may visit (seed hosts are added)
+    web_trusted_hosts: list[str] = []  # hosts allowed even on loopback/link-local addresses
+    web_max_depth: int = Field(default=2, ge=0, le=20)
+    web_max_pages: int = Field(default=200, ge=1, le=100_000)
+    web_timeout_s: float = Field(default=20.0, gt=0, le=300)
+    acl_rules: list[AclRule] = []  # the longest matching prefix wins; no match: nobody may read
+    sync_interval_s: float = Field(default=900.0, gt=0)
+
+    @field_validator("web_seeds")
+    @classmethod
+    def _check_seeds(cls, value: list[str]) -> list[str]:
+        return [url for url in (_http_url(v) for v in value) if url]
 
 
 class Settings(BaseSettings):
@@ -116,6 +166,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     ingest: IngestSettings = IngestSettings()
+    connectors: ConnectorSettings = ConnectorSettings()
 
     @field_validator("database_url")
     @classmethod

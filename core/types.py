@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 # Fixed namespace so that point ids are stable across processes and machines.
 POINT_NAMESPACE = uuid.UUID("6f1d3c2a-5b7e-4c1d-9a8e-51110c0ffee0")
@@ -17,6 +18,16 @@ class DocumentStatus(StrEnum):
     PROCESSING = "processing"
     INDEXED = "indexed"
     FAILED = "failed"
+    SUPERSEDED = "superseded"  # a version replaced by newer content before it was indexed
+
+
+class PointKey(NamedTuple):
+    """What one stored point belongs to: its id, document, version and chunk position."""
+
+    point_id: str
+    document_id: str
+    version: str
+    chunk_index: int
 
 
 @dataclass(frozen=True)

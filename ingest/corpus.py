@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
-from core.acl import PUBLIC
+from core.acl import PUBLIC, Principal
 from core.ports import Embedder, VectorIndex
 from core.types import Chunk, Element
 from ingest.chunking import Chunker
 from ingest.pipeline import EMBED_BATCH, embedding_text
 
 CORPUS_VERSION = "corpus"
+
+
+def corpus_versions(principal: Principal, document_ids: Collection[str]) -> dict[str, str]:
+    """The registry stand-in of a corpus index: every corpus document is public and current."""
+    return dict.fromkeys(document_ids, CORPUS_VERSION) if principal.can_read(frozenset({PUBLIC})) else {}
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

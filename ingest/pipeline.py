@@ -11,13 +11,14 @@ import hashlib
 import shutil
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
 
 from core.acl import Acl
 from core.documents import DocumentRegistry, Registration, acl_of
-from core.errors import DocumentError, EmptyDocument
+from core.errors import DocumentError, EmptyDocument, NotFound
 from core.ports import DocumentParser, Embedder, VectorIndex
 from core.types import Chunk, DocumentStatus
 from ingest.chunking import Chunker
@@ -83,7 +84,11 @@ class IngestionPipeline:
         filename: str | None = None,
         uploaded_by: str | None = None,
     ) -> Registration:
-        """Keep a copy of the file and register it as a version of the document at `source`."""
+        """Keep a copy of the file and register it as a version of the document at `source`.
+
+        Only files and SQL are touched; the caller queues the processing (and, when
+        `acl_changed`, the ACL update of the stored points).
+        """
         digest = sha256_of(path)
         stored = self._files_dir / digest[:2] / digest
         if not stored.exists():
@@ -102,13 +107,16 @@ class IngestionPipeline:
             stored_path=str(stored),
             uploaded_by=uploaded_by,
         )
-        if registration.acl_changed:
-            self._index.set_acl(registration.document_id, acl.tokens())
         return registration
 
-    def process(self, document_id: str, version: str) -> Outcome:
-        """Index one version; a version already taken by another run is left alone."""
-        if not self._registry.start(document_id, version):
+    def process(self, document_id: str, version: str, stale_after: timedelta | None = None) -> Outcome:
+        """Index one version; a version already taken by another run is left alone.
+
+        Readers switch to the new version in one registry commit after all its points are
+        stored; the other versions' points are removed afterwards. A transient failure (index
+        or database unavailable) gives the version back to the queue and re-raises.
+        """
+        if not self._registry.start(document_id, version, stale_after):
             ver = self._registry.version(document_id, version)
             return Outcome(document_id, version, DocumentStatus(ver.status), ver.chunk_count)
         started = time.perf_counter()
@@ -121,13 +129,19 @@ class IngestionPipeline:
             for start in range(0, len(chunks), EMBED_BATCH):
                 batch = chunks[start : start + EMBED_BATCH]
                 self._index.upsert(batch, self._embedder.embed_passages([embedding_text(c) for c in batch]))
+                self._registry.progress(document_id, version, start + len(batch), len(chunks))
         except DocumentError as exc:
-            self._index.delete_document(document_id, keep_version=doc.current_version)
+            self._index.delete_version(document_id, version)
             self._registry.fail(document_id, version, exc.code, exc.message)
             log.info("document_failed", document_id=document_id, code=exc.code, reason=exc.message)
             return Outcome(document_id, version, DocumentStatus.FAILED, 0, exc.code, exc.message)
+        except BaseException:
+            self._registry.requeue(document_id, version)
+            raise
+        if not self._registry.finish(document_id, version, len(chunks)):
+            self._index.delete_version(document_id, version)
+            return Outcome(document_id, version, DocumentStatus.SUPERSEDED, len(chunks))
         self._index.delete_document(document_id, keep_version=version)
-        self._registry.finish(document_id, version, len(chunks))
         seconds = time.perf_counter() - started
         log.info("document_indexed", document_id=document_id, chunks=len(chunks), seconds=round(seconds, 2))
         return Outcome(document_id, version, DocumentStatus.INDEXED, len(chunks), seconds=seconds)
@@ -145,12 +159,29 @@ class IngestionPipeline:
             for i, p in enumerate(pieces)
         ]
 
-    def set_acl(self, document_id: str, acl: Acl) -> None:
-        """Change who may read a document: SQL first, then every point, without re-embedding."""
-        self._registry.set_acl(document_id, acl)
-        self._index.set_acl(document_id, acl.tokens())
+    def apply_acl(self, document_id: str) -> None:
+        """Copy a document's ACL from the registry onto every point, without re-embedding."""
+        try:
+            doc = self._registry.get(document_id)
+        except NotFound:
+            return
+        self._index.set_acl(document_id, acl_of(doc).tokens())
 
-    def delete(self, document_id: str) -> None:
-        """Remove a document from the index and the registry."""
-        self._index.delete_document(document_id)
-        self._registry.delete(document_id)
+    def purge(self, document_id: str) -> None:
+        """Remove the points of a document that is no longer in the registry."""
+        try:
+            self._registry.get(document_id)
+        except NotFound:
+            self._index.delete_document(document_id)
+
+    def remove_orphans(self) -> int:
+        """Delete points whose document or version readers can no longer reach; how many."""
+        stored = {(p.document_id, p.version) for p in self._index.points()}
+        live = self._registry.live_versions()  # read second: a version started meanwhile is live
+        orphans = {(doc, ver) for doc, ver in stored if ver not in live.get(doc, ())}
+        for document_id, version in orphans:
+            if document_id in live:
+                self._index.delete_version(document_id, version)
+            else:
+                self._index.delete_document(document_id)
+        return len(orphans)

@@ -23,8 +23,12 @@ from retrieval.answer import AnswerService
 from retrieval.retriever import Retriever
 
 if TYPE_CHECKING:
+    from celery import Celery
+
     from ingest.chunking import Chunker
     from ingest.pipeline import IngestionPipeline
+    from serving.worker.embedded import EmbeddedWorker
+    from serving.worker.queue import TaskQueue
 
 # Heavy clients (qdrant-client, openai, parsers) are imported where they are first needed, so
 # that quick commands such as `sillok users add` start fast.
@@ -109,7 +113,7 @@ class Container:
     @cached_property
     def retriever(self) -> Retriever:
         """ACL-filtered search."""
-        return Retriever(self.embedder, self.index)
+        return Retriever(self.embedder, self.index, self.documents.readable_versions)
 
     @cached_property
     def answers(self) -> AnswerService:
@@ -144,6 +148,46 @@ class Container:
 
         parser = ParserRegistry(self.settings.ingest.max_file_mb * 1_000_000)
         return IngestionPipeline(documents, parser, self.chunker(), embedder, index, files_dir)
+
+    @cached_property
+    def celery(self) -> Celery:
+        """The Celery app: Redis when configured, else an in-process transport."""
+        from serving.worker.app import make_celery
+
+        return make_celery(self)
+
+    @cached_property
+    def queue(self) -> TaskQueue:
+        """Where API and CLI send background work."""
+        from serving.worker.queue import TaskQueue
+
+        return TaskQueue(self.celery, self.documents)
+
+    def reconcile(self) -> None:
+        """Re-send stuck work and remove unreachable points (the periodic task)."""
+        from serving.worker.reconcile import reconcile
+
+        reconcile(self.documents, self.queue, self.pipeline, self.settings.ingest)
+
+    def sync_connectors(self) -> None:
+        """Synchronise the configured folders and sites (the periodic task)."""
+        from serving.connectors import sync_all
+
+        sync_all(self)
+
+    @property
+    def runs_worker(self) -> bool:
+        """Whether `sillok serve` consumes the queues itself (by default: when there is no broker)."""
+        ingest = self.settings.ingest
+        return ingest.embedded_worker if ingest.embedded_worker is not None else ingest.broker_url is None
+
+    def embedded_worker(self) -> EmbeddedWorker:
+        """A worker and beat for this process, over this container's pipeline."""
+        from serving.worker.embedded import EmbeddedWorker
+
+        return EmbeddedWorker(
+            self.celery, self.settings.data_dir / "beat-schedule", self.settings.ingest.worker_concurrency
+        )
 
     def close(self) -> None:
         """Release the vector index and the database."""

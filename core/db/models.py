@@ -89,7 +89,8 @@ class Document(Base):
     acl_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     acl_public: Mapped[bool] = mapped_column(Boolean, default=False)
     uploaded_by: Mapped[str | None] = mapped_column(String(128))
-    current_version: Mapped[str | None] = mapped_column(String(64))
+    current_version: Mapped[str | None] = mapped_column(String(64))  # the version readers see
+    latest_version: Mapped[str | None] = mapped_column(String(64))  # the newest content registered
     status: Mapped[str] = mapped_column(String(16), index=True)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
@@ -113,11 +114,14 @@ class DocumentVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)
     stored_path: Mapped[str] = mapped_column(String(2048))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)  # progress of a running version
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

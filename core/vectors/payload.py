@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.types import Chunk
+from core.types import Chunk, PointKey
 
 ACL_KEY = "acl"
 DOCUMENT_KEY = "document_id"
 VERSION_KEY = "version"
 INDEXED_KEYWORDS = (ACL_KEY, DOCUMENT_KEY, VERSION_KEY)
+KEY_FIELDS = (DOCUMENT_KEY, VERSION_KEY, "index")
 
 
 def to_payload(chunk: Chunk) -> dict[str, Any]:
@@ -39,3 +40,8 @@ def from_payload(payload: Mapping[str, Any]) -> Chunk:
         page=payload.get("page"),
         section=payload.get("section"),
     )
+
+
+def point_key(point_id: str, payload: Mapping[str, Any]) -> PointKey:
+    """What a stored point belongs to, from its id and (partial) payload."""
+    return PointKey(point_id, str(payload[DOCUMENT_KEY]), str(payload[VERSION_KEY]), int(payload["index"]))

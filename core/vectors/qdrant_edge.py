@@ -14,13 +14,15 @@ from typing import Any
 import qdrant_edge as qe
 
 from core.errors import ConfigurationError, DependencyUnavailable
-from core.types import Chunk, ScoredChunk
+from core.types import Chunk, PointKey, ScoredChunk
 from core.vectors.payload import (
     ACL_KEY,
     DOCUMENT_KEY,
     INDEXED_KEYWORDS,
+    KEY_FIELDS,
     VERSION_KEY,
     from_payload,
+    point_key,
     to_payload,
 )
 
@@ -133,20 +135,28 @@ class QdrantEdgeIndex:
         flt = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)]) if document_id else None
         return self.shard.count(qe.CountRequest(exact=True, filter=flt))
 
-    def chunk_ids(self, document_id: str) -> list[str]:
-        """Every point id stored for a document."""
+    def delete_version(self, document_id: str, version: str) -> None:
+        """Remove the points of one version of a document."""
+        if self._shard is None:
+            return
+        selector = qe.Filter(must=[_match(DOCUMENT_KEY, document_id), _match(VERSION_KEY, version)])
+        self.shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
+        self.shard.flush()
+
+    def points(self, document_id: str | None = None) -> list[PointKey]:
+        """What every stored point belongs to, for one document or all."""
         if self._shard is None:
             return []
-        ids: list[str] = []
+        keys: list[PointKey] = []
         offset = None
-        flt = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)])
+        flt = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)]) if document_id else None
         while True:
             records, offset = self.shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=256, filter=flt, with_payload=False)
+                qe.ScrollRequest(offset=offset, limit=512, filter=flt, with_payload=list(KEY_FIELDS))
             )
-            ids.extend(str(r.id) for r in records)
+            keys.extend(point_key(str(r.id), r.payload or {}) for r in records)
             if offset is None:
-                return ids
+                return keys
 
     def close(self) -> None:
         """Flush and release the shard directory."""

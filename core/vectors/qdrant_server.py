@@ -8,13 +8,15 @@ from typing import Any
 from qdrant_client import QdrantClient, models
 
 from core.errors import ConfigurationError
-from core.types import Chunk, ScoredChunk
+from core.types import Chunk, PointKey, ScoredChunk
 from core.vectors.payload import (
     ACL_KEY,
     DOCUMENT_KEY,
     INDEXED_KEYWORDS,
+    KEY_FIELDS,
     VERSION_KEY,
     from_payload,
+    point_key,
     to_payload,
 )
 
@@ -106,18 +108,25 @@ class QdrantServerIndex:
         flt = models.Filter(must=[_match(DOCUMENT_KEY, document_id)]) if document_id else None
         return self._client.count(self._collection, count_filter=flt, exact=True).count
 
-    def chunk_ids(self, document_id: str) -> list[str]:
-        """Every point id stored for a document."""
-        ids: list[str] = []
+    def delete_version(self, document_id: str, version: str) -> None:
+        """Remove the points of one version of a document."""
+        selector = models.Filter(must=[_match(DOCUMENT_KEY, document_id), _match(VERSION_KEY, version)])
+        self._client.delete(
+            self._collection, points_selector=models.FilterSelector(filter=selector), wait=True
+        )
+
+    def points(self, document_id: str | None = None) -> list[PointKey]:
+        """What every stored point belongs to, for one document or all."""
+        keys: list[PointKey] = []
         offset = None
-        flt = models.Filter(must=[_match(DOCUMENT_KEY, document_id)])
+        flt = models.Filter(must=[_match(DOCUMENT_KEY, document_id)]) if document_id else None
         while True:
-            points, offset = self._client.scroll(
-                self._collection, scroll_filter=flt, limit=256, offset=offset, with_payload=False
+            records, offset = self._client.scroll(
+                self._collection, scroll_filter=flt, limit=512, offset=offset, with_payload=list(KEY_FIELDS)
             )
-            ids.extend(str(p.id) for p in points)
+            keys.extend(point_key(str(r.id), r.payload or {}) for r in records)
             if offset is None:
-                return ids
+                return keys
 
     def close(self) -> None:
         """Close the client."""

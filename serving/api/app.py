@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from serving.api import documents
 from serving.api.errors import install_error_handlers
+from serving.api.limits import BodySizeLimit
 from serving.api.routes import router
 from serving.bootstrap import Container
+from serving.metrics import register_ingestion_metrics
+
+_MULTIPART_SLACK = 1_000_000  # field names, boundaries and the ACL around the file
 
 
 def create_app(container: Container) -> FastAPI:
@@ -19,4 +24,8 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(documents.router)
+    register_ingestion_metrics(container.documents.status_counts)
+    upload_limit = container.settings.ingest.max_file_mb * 1_000_000 + _MULTIPART_SLACK
+    app.add_middleware(BodySizeLimit, max_bytes=upload_limit)
     return app

@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from sqlalchemy import text
 
-from core.documents import acl_of
 from core.errors import SillokError
 from core.types import Answer
 from serving.api.deps import ContainerDep, CurrentPrincipal
@@ -93,30 +92,3 @@ def chat(
             yield _sse("error", {"error": {"code": exc.code, "message": exc.message}})
 
     return StreamingResponse(events(), media_type="text/event-stream")
-
-
-def _document(doc: Any) -> dict[str, Any]:
-    return {
-        "id": doc.id,
-        "title": doc.title,
-        "filename": doc.filename,
-        "status": doc.status,
-        "error": doc.error,
-        "error_code": doc.error_code,
-        "acl": acl_of(doc).as_dict(),
-        "chunks": doc.chunk_count,
-        "version": doc.current_version,
-        "updated_at": doc.updated_at.isoformat() if doc.updated_at else None,
-    }
-
-
-@router.get("/api/v1/documents", tags=["documents"])
-def list_documents(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
-    """Documents the caller may read."""
-    return {"documents": [_document(d) for d in container.documents.list_readable(principal)]}
-
-
-@router.get("/api/v1/documents/{document_id}", tags=["documents"])
-def get_document(document_id: str, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
-    """One document with its status; a forbidden one is a 404 exactly like a missing one."""
-    return _document(container.documents.readable(principal, document_id))

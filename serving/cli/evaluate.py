@@ -14,7 +14,7 @@ import typer
 from core.errors import InvalidInput
 from core.types import Chunk
 from core.vectors.qdrant_edge import QdrantEdgeIndex
-from ingest.corpus import corpus_chunks, index_corpus
+from ingest.corpus import corpus_chunks, corpus_versions, index_corpus
 from ingest.pipeline import sha256_of
 from retrieval.evaluation import EVAL_PRINCIPAL, load_qrels, load_queries, run_queries, summarize
 from retrieval.retriever import Retriever
@@ -65,7 +65,7 @@ def eval_retrieval(
     judgements = load_qrels(qrels)
     if not set(query_texts) & set(judgements):
         raise InvalidInput("no query in queries.jsonl has a judgement in qrels.tsv")
-    retriever = Retriever(embedder, index)
+    retriever = Retriever(embedder, index, corpus_versions)
     depth = max(top_k, 10) * 3  # passages, so that enough distinct documents remain
     results = run_queries(query_texts, judgements, lambda q: retriever.search(EVAL_PRINCIPAL, q, depth))
     metrics = {**summarize(results, judgements), "model": embedder.name}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +11,9 @@ from core.acl import Acl
 from core.errors import InvalidInput, SillokError
 from serving.bootstrap import Container, build
 from serving.cli.bench import bench_app
-from serving.cli.console import emit_json, err, progress
+from serving.cli.console import emit_json, err
 from serving.cli.evaluate import eval_app
+from serving.cli.ingest import ingest_paths
 from serving.render import search_results
 
 app = typer.Typer(help="Sillok: private answers over company documents.", no_args_is_help=True)
@@ -28,28 +28,68 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
-    """Run the API on the configured stores."""
+    """Run the API on the configured stores (and, on the embedded default, the worker too)."""
     import uvicorn
 
     from serving.api.app import create_app
 
     container = build()
-    _ = container.answers, container.index  # load models and open stores before accepting requests
+    _ = container.answers  # load the models before accepting requests
+    worker = None
+    if container.runs_worker:
+        _ = container.index  # this process owns the index and writes to it
+        worker = container.embedded_worker()
+        worker.start()
+        container.queue.reconcile()
+    elif container.settings.qdrant.url:
+        _ = container.index
     err.print(f"Sillok listening on http://{host}:{port} (data in {container.settings.data_dir})")
     try:
         uvicorn.run(create_app(container), host=host, port=port, log_level="warning")
     finally:
+        if worker is not None:
+            worker.stop()
         container.close()
 
 
-def _files(paths: list[Path]) -> Iterator[Path]:
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-        elif path.is_file():
-            yield path
-        else:
-            raise InvalidInput(f"no such file or folder: {path}")
+@app.command()
+def worker(
+    queues: Annotated[
+        str, typer.Option(help="Comma-separated queues: ingest (heavy), light.")
+    ] = "ingest,light",
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Tasks run at once.")] = 1,
+    beat: Annotated[bool, typer.Option(help="Also run the periodic schedule (reconciler, syncs).")] = True,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+) -> None:
+    """A Celery worker on the configured broker (production: many of these, on Redis)."""
+    from prometheus_client import start_http_server
+
+    from serving.worker.app import QUEUES
+
+    chosen = [q.strip() for q in queues.split(",") if q.strip()]
+    if not chosen or set(chosen) - set(QUEUES):
+        raise InvalidInput(f"--queues takes a comma-separated subset of {', '.join(QUEUES)}")
+    container = build()
+    if container.settings.ingest.broker_url is None:
+        raise InvalidInput(
+            "no broker configured (SILLOK_INGEST__BROKER_URL); `sillok serve` runs the worker itself"
+        )
+    if metrics_port:
+        start_http_server(metrics_port, addr="127.0.0.1")
+    if "ingest" in chosen:
+        _ = container.pipeline, container.index  # load the model and open the index once, up front
+    container.queue.reconcile()
+    container.celery.Worker(
+        queues=chosen,
+        pool="threads",
+        concurrency=concurrency,
+        beat=beat,
+        schedule_filename=str(container.settings.data_dir / "beat-schedule"),
+        loglevel=container.settings.log_level,
+        without_mingle=True,
+        without_gossip=True,
+    ).start()
+    container.close()
 
 
 @app.command()
@@ -60,29 +100,19 @@ def ingest(
     public: Annotated[bool, typer.Option("--public", help="Everyone may read them.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Block until each file is indexed or failed.")] = False,
 ) -> None:
-    """Register files with an ACL and index them, one line per file with its final status.
+    """Register files with an ACL and queue them; one line per file with its status.
 
-    Ingestion runs in this process for now, so every file is final when its line is printed.
+    On the embedded default this process runs the worker itself unless a server owns the
+    index, so the files are final when it exits; with Redis workers `--wait` follows them.
     """
     acl = Acl.of(user or (), group or (), public)
     if not acl.tokens():
         err.print("[yellow]No --user, --group or --public given: nobody can read these documents.[/]")
     container = build()
-    files = list(_files(paths))
-    failed = 0
-    with progress() as bar:
-        task = bar.add_task("Indexing", total=len(files))
-        for path in files:
-            bar.update(task, description=f"Indexing {path.name}")
-            reg = container.pipeline.submit(path, source=path.resolve().as_uri(), acl=acl)
-            outcome = container.pipeline.process(reg.document_id, reg.version)
-            status = outcome.status.value
-            detail = f"{outcome.chunks} chunks" if status == "indexed" else (outcome.error or "")
-            failed += status == "failed"
-            typer.echo(f"{status}\t{path}\t{reg.document_id}\t{detail}")
-            bar.advance(task)
-    container.close()
-    err.print(f"{len(files) - failed} indexed, {failed} failed")
+    try:
+        ingest_paths(container, paths, acl, wait)
+    finally:
+        container.close()
 
 
 @app.command()

@@ -57,7 +57,7 @@ def test_upsert_is_idempotent(index: VectorIndex) -> None:
     index.upsert(chunks, [vec(i) for i in range(3)])
     index.upsert(chunks, [vec(i) for i in range(3)])
     assert index.count() == 3
-    assert sorted(index.chunk_ids("d1")) == sorted(c.id for c in chunks)
+    assert sorted(p.point_id for p in index.points("d1")) == sorted(c.id for c in chunks)
 
 
 def test_search_returns_payload_and_best_first(index: VectorIndex) -> None:
@@ -81,6 +81,16 @@ def test_delete_keeps_only_the_named_version(index: VectorIndex) -> None:
     assert index.count("d1") == 1 and index.count("d2") == 1
     index.delete_document("d1")
     assert index.count("d1") == 0 and index.count() == 1
+
+
+def test_points_name_their_document_version_and_chunk(index: VectorIndex) -> None:
+    index.upsert([chunk("d1", "v1", i) for i in range(2)], [vec(i) for i in range(2)])
+    index.upsert([chunk("d1", "v2", 0), chunk("d2")], [vec(8), vec(9)])
+    keys = {(p.document_id, p.version, p.chunk_index) for p in index.points()}
+    assert keys == {("d1", "v1", 0), ("d1", "v1", 1), ("d1", "v2", 0), ("d2", "v1", 0)}
+    index.delete_version("d1", "v1")
+    assert [(p.version, p.chunk_index) for p in index.points("d1")] == [("v2", 0)]
+    assert index.count("d2") == 1
 
 
 def test_set_acl_applies_to_the_next_search(index: VectorIndex) -> None:

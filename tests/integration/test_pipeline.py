@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from core.acl import Acl, Principal
 from core.db.engine import make_engine, migrate, session_factory
 from core.documents import DocumentRegistry
-from core.types import DocumentStatus
+from core.types import Chunk, DocumentStatus
 from core.vectors.qdrant_edge import QdrantEdgeIndex
 from ingest.chunking import Chunker
 from ingest.parsers.registry import ParserRegistry
@@ -35,7 +36,7 @@ def parts(tmp_path: Path, minilm):  # type: ignore[no-untyped-def]
         index,
         tmp_path / "files",
     )
-    yield pipeline, registry, index, Retriever(minilm, index)
+    yield pipeline, registry, index, Retriever(minilm, index, registry.readable_versions)
     index.close()
     engine.dispose()
 
@@ -53,7 +54,7 @@ def test_processing_twice_leaves_one_copy(parts, tmp_path: Path) -> None:  # typ
     second = pipeline.process(reg.document_id, reg.version)  # duplicate delivery
     assert first.status == second.status == DocumentStatus.INDEXED
     assert index.count(reg.document_id) == first.chunks == second.chunks > 1
-    assert len(set(index.chunk_ids(reg.document_id))) == first.chunks
+    assert len({p.point_id for p in index.points(reg.document_id)}) == first.chunks
 
 
 def test_new_content_replaces_the_old_version(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -84,14 +85,49 @@ def test_a_failed_new_version_keeps_the_old_one_searchable(parts, tmp_path: Path
 
 
 def test_acl_change_and_deletion_apply_to_the_next_search(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pipeline, _, index, retriever = parts
+    pipeline, registry, index, retriever = parts
     doc = write(tmp_path / "plan.txt", "The 2027 hiring plan adds twelve robotics engineers.")
     reg = pipeline.submit(doc, source="file:///plan.txt", acl=Acl.of(users=["ceo"]))
     pipeline.process(reg.document_id, reg.version)
     assert retriever.search(READER, "hiring plan", 5) == []
-    pipeline.set_acl(reg.document_id, Acl.of(groups=["staff"]))
+    registry.set_acl(reg.document_id, Acl.of(groups=["staff"]))
+    assert retriever.search(READER, "hiring plan", 5) == []  # a grant needs the points updated
+    pipeline.apply_acl(reg.document_id)
     assert len(retriever.search(READER, "hiring plan", 5)) == 1
-    pipeline.submit(doc, source="file:///plan.txt", acl=Acl.of(users=["ceo"]))  # re-ingest with a new ACL
-    assert retriever.search(READER, "hiring plan", 5) == []
-    pipeline.delete(reg.document_id)
+    again = pipeline.submit(doc, source="file:///plan.txt", acl=Acl.of(users=["ceo"]))  # new ACL
+    assert again.acl_changed and not again.needs_processing
+    assert retriever.search(READER, "hiring plan", 5) == []  # a revocation applies at once
+    pipeline.apply_acl(reg.document_id)
+    registry.delete(reg.document_id)
+    pipeline.purge(reg.document_id)
     assert index.count(reg.document_id) == 0
+
+
+def test_a_version_replaced_before_it_ran_never_becomes_current(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pipeline, _, index, retriever = parts
+    doc = write(tmp_path / "memo.txt", "Draft one: the offsite is in Busan.")
+    old = pipeline.submit(doc, source="file:///memo.txt", acl=Acl.of(public=True))
+    write(doc, "Final: the offsite is in Jeju.")
+    new = pipeline.submit(doc, source="file:///memo.txt", acl=Acl.of(public=True))
+    assert pipeline.process(new.document_id, new.version).status == DocumentStatus.INDEXED
+    assert pipeline.process(old.document_id, old.version).status == DocumentStatus.SUPERSEDED
+    assert {p.version for p in index.points(new.document_id)} == {new.version}
+    assert [h.chunk.text for h in retriever.search(READER, "offsite", 5)] == [
+        "Final: the offsite is in Jeju."
+    ]
+
+
+def test_interrupted_work_is_retried_then_failed_and_orphans_are_removed(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pipeline, registry, index, _ = parts
+    doc = write(tmp_path / "crash.txt", "A file whose worker keeps dying.")
+    reg = pipeline.submit(doc, source="file:///crash.txt", acl=Acl.of(public=True))
+    assert registry.pending(timedelta(hours=1), timedelta(hours=1)) == [(reg.document_id, reg.version)]
+    registry.mark_enqueued(reg.document_id, reg.version)
+    assert registry.pending(timedelta(hours=1), timedelta(hours=1)) == []
+    for _ in range(3):  # a worker takes it and dies each time
+        assert registry.start(reg.document_id, reg.version, timedelta(0))
+    assert registry.pending(timedelta(hours=1), timedelta(0)) == [(reg.document_id, reg.version)]
+    assert pipeline.process(reg.document_id, reg.version, timedelta(0)).status == DocumentStatus.FAILED
+    assert "interrupted 3 times" in (registry.get(reg.document_id).error or "")
+    index.upsert([Chunk("gone", "v1", 0, "stray", "t", frozenset({"public"}))], [[0.1] * 384])
+    assert pipeline.remove_orphans() == 1 and index.count("gone") == 0

@@ -1,0 +1,166 @@
+"""Document routes: upload, list, status and progress, original file, ACL and deletion.
+
+Every route goes through the registry's ACL check; a document the caller may not read is a
+404 exactly like a missing one. Changing or deleting needs the uploader or an admin.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from starlette.datastructures import UploadFile
+
+from core.acl import Acl, Principal
+from core.db.models import Document
+from core.documents import acl_of
+from core.errors import Forbidden, InvalidInput, NotFound
+from serving.api.deps import ContainerDep, CurrentPrincipal
+from serving.api.schemas import AclBody
+from serving.bootstrap import Container
+
+router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
+_COPY_BLOCK = 1 << 20
+
+
+def document_view(doc: Document, container: Container) -> dict[str, Any]:
+    """A document as the API shows it, with the progress of its newest version."""
+    latest = container.documents.latest(doc.id)
+    progress = None
+    if latest is not None and latest.status in ("queued", "processing"):
+        progress = {"chunks_done": latest.chunks_done, "chunks_total": latest.chunk_count or None}
+    return {
+        "id": doc.id,
+        "title": doc.title,
+        "filename": doc.filename,
+        "status": doc.status,
+        "error": doc.error,
+        "error_code": doc.error_code,
+        "acl": acl_of(doc).as_dict(),
+        "chunks": doc.chunk_count,
+        "version": doc.current_version,
+        "progress": progress,
+        "uploaded_by": doc.uploaded_by,
+        "size_bytes": latest.size_bytes if latest is not None else None,
+        "created_at": doc.created_at.isoformat() if doc.created_at else None,
+        "updated_at": doc.updated_at.isoformat() if doc.updated_at else None,
+    }
+
+
+def _requested_acl(raw: object, principal: Principal) -> Acl:
+    """The ACL of an upload: as given (own groups only, unless admin), else the uploader alone."""
+    if raw is None or raw == "":
+        return Acl.of(users=[principal.username])
+    try:
+        body = AclBody.model_validate(json.loads(str(raw)))
+    except ValueError as exc:
+        raise InvalidInput('acl must be JSON {"users": [...], "groups": [...], "public": bool}') from exc
+    acl = body.to_acl()
+    _check_grant(acl, principal)
+    return acl
+
+
+def _check_grant(acl: Acl, principal: Principal) -> None:
+    foreign = acl.groups - principal.groups
+    if foreign and not principal.is_admin:
+        raise Forbidden(f"you can only share with your own groups, not {', '.join(sorted(foreign))}")
+
+
+def _owned(container: Container, principal: Principal, document_id: str) -> Document:
+    doc = container.documents.readable(principal, document_id)
+    if not (principal.is_admin or doc.uploaded_by == principal.username):
+        raise Forbidden("only the uploader or an admin can change this document")
+    return doc
+
+
+@router.post("", status_code=202)
+async def upload(request: Request, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, str]:
+    """Store an uploaded file and queue it; 202 once the registry has committed it."""
+    form = await request.form(max_files=1, max_fields=8)
+    file = form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
+        raise InvalidInput("send the document as the multipart field 'file'")
+    acl = _requested_acl(form.get("acl"), principal)
+    filename = Path(file.filename).name
+    title = str(form.get("title") or "").strip() or None
+    source = str(form.get("source_url") or "").strip() or f"upload:{principal.username}/{filename}"
+    incoming = container.settings.data_dir / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    partial = incoming / f"{uuid.uuid4()}.part"
+    try:
+        with partial.open("wb") as out:
+            while block := await file.read(_COPY_BLOCK):
+                out.write(block)
+        registration = await run_in_threadpool(
+            container.pipeline.submit,
+            partial,
+            source=source,
+            acl=acl,
+            title=title,
+            filename=filename,
+            uploaded_by=principal.username,
+        )
+    finally:
+        partial.unlink(missing_ok=True)
+        await form.close()
+    if registration.needs_processing:
+        await run_in_threadpool(container.queue.ingest, registration.document_id, registration.version)
+    if registration.acl_changed:
+        await run_in_threadpool(container.queue.apply_acl, registration.document_id)
+    doc = await run_in_threadpool(container.documents.get, registration.document_id)
+    return {"id": doc.id, "status": doc.status, "version": registration.version}
+
+
+@router.get("")
+def list_documents(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
+    """Documents the caller may read, newest first."""
+    return {"documents": [document_view(d, container) for d in container.documents.list_readable(principal)]}
+
+
+@router.get("/{document_id}")
+def get_document(document_id: str, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
+    """One document with its status, failure reason and progress."""
+    return document_view(container.documents.readable(principal, document_id), container)
+
+
+@router.get("/{document_id}/content", response_class=FileResponse)
+def document_content(document_id: str, principal: CurrentPrincipal, container: ContainerDep) -> FileResponse:
+    """The original file, as an attachment (never rendered inline by the browser)."""
+    doc = container.documents.readable(principal, document_id)
+    version = container.documents.version(doc.id, doc.current_version) if doc.current_version else None
+    version = version or container.documents.latest(doc.id)
+    if version is None or not Path(version.stored_path).is_file():
+        raise NotFound("document not found")
+    return FileResponse(
+        version.stored_path,
+        filename=doc.filename,
+        media_type="application/octet-stream",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.put("/{document_id}/acl")
+def update_acl(
+    document_id: str, body: AclBody, principal: CurrentPrincipal, container: ContainerDep
+) -> dict[str, Any]:
+    """Replace who may read a document; revocations apply to the very next request."""
+    _owned(container, principal, document_id)
+    acl = body.to_acl()
+    _check_grant(acl, principal)
+    container.documents.set_acl(document_id, acl)
+    container.queue.apply_acl(document_id)
+    return {"id": document_id, "acl": acl.as_dict()}
+
+
+@router.delete("/{document_id}", status_code=204)
+def delete_document(document_id: str, principal: CurrentPrincipal, container: ContainerDep) -> Response:
+    """Delete a document; it disappears from every answer on the next request."""
+    _owned(container, principal, document_id)
+    container.documents.delete(document_id)
+    container.queue.purge(document_id)
+    return Response(status_code=204)

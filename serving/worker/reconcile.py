@@ -1,0 +1,31 @@
+"""The periodic repair of ingestion: nothing stays stuck, nothing unreachable stays stored."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+
+from core.documents import DocumentRegistry
+from core.settings import IngestSettings
+from ingest.pipeline import IngestionPipeline
+from serving.worker.queue import TaskQueue
+
+log = structlog.get_logger(__name__)
+
+
+def reconcile(
+    registry: DocumentRegistry, queue: TaskQueue, pipeline: IngestionPipeline, settings: IngestSettings
+) -> tuple[int, int]:
+    """Re-send versions never sent, sent long ago or stuck processing; delete orphan points.
+
+    Returns (versions re-sent, orphan versions removed).
+    """
+    pending = registry.pending(
+        timedelta(seconds=settings.requeue_after_s), timedelta(seconds=settings.stale_after_s)
+    )
+    sent = sum(queue.ingest(document_id, version) for document_id, version in pending)
+    removed = pipeline.remove_orphans()
+    if sent or removed:
+        log.info("reconciled", resent=sent, orphans_removed=removed)
+    return sent, removed
