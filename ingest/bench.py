@@ -12,6 +12,7 @@ from core.acl import Acl
 from core.errors import DocumentError
 from core.ports import DocumentParser, Embedder
 from ingest.corpus import read_jsonl
+from ingest.intake import Intake
 from ingest.pipeline import EMBED_BATCH, IngestionPipeline
 
 
@@ -59,11 +60,11 @@ def raw_encode_rate(embedder: Embedder, passages: Sequence[str]) -> float:
     return len(passages) / max(time.perf_counter() - started, 1e-9)
 
 
-def ingest_files(pipeline: IngestionPipeline, files: Sequence[Path]) -> int:
+def ingest_files(intake: Intake, pipeline: IngestionPipeline, files: Sequence[Path]) -> int:
     """Run the pipeline over files (public ACL); returns the number of chunks indexed."""
     chunks = 0
     for path in files:
-        reg = pipeline.submit(path, source=path.resolve().as_uri(), acl=Acl.of(public=True))
+        reg = intake.submit(path, source=path.resolve().as_uri(), acl=Acl.of(public=True))
         chunks += pipeline.process(reg.document_id, reg.version).chunks
     return chunks
 

@@ -1,14 +1,12 @@
 """The ingestion pipeline as a plain, idempotent function of (document id, version).
 
-`submit` stores the file under its SHA-256 and registers the version; `process` parses, chunks,
-embeds and upserts it, then deletes the points of every other version. Running either twice
-leaves the same state as running it once: point ids are uuid5 of (document, version, chunk).
+`process` parses, chunks, embeds and upserts a registered version (see `ingest.intake`), then
+switches readers to it and deletes the points of every other version. Running it twice leaves
+the same state as running it once: point ids are uuid5 of (document, version, chunk).
 """
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from core.acl import Acl
-from core.documents import DocumentRegistry, Registration, acl_of
+from core.documents import DocumentRegistry, acl_of
 from core.errors import DocumentError, EmptyDocument, NotFound
 from core.ports import DocumentParser, Embedder, VectorIndex
 from core.types import Chunk, DocumentStatus
@@ -25,15 +23,6 @@ from ingest.chunking import Chunker
 
 log = structlog.get_logger(__name__)
 EMBED_BATCH = 64
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file's content."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -65,49 +54,12 @@ class IngestionPipeline:
         chunker: Chunker,
         embedder: Embedder,
         index: VectorIndex,
-        files_dir: Path,
     ) -> None:
         self._registry = registry
         self._parser = parser
         self._chunker = chunker
         self._embedder = embedder
         self._index = index
-        self._files_dir = files_dir
-
-    def submit(
-        self,
-        path: Path,
-        *,
-        source: str,
-        acl: Acl,
-        title: str | None = None,
-        filename: str | None = None,
-        uploaded_by: str | None = None,
-    ) -> Registration:
-        """Keep a copy of the file and register it as a version of the document at `source`.
-
-        Only files and SQL are touched; the caller queues the processing (and, when
-        `acl_changed`, the ACL update of the stored points).
-        """
-        digest = sha256_of(path)
-        stored = self._files_dir / digest[:2] / digest
-        if not stored.exists():
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            partial = stored.with_suffix(".part")
-            shutil.copyfile(path, partial)
-            partial.replace(stored)
-        name = filename or path.name
-        registration = self._registry.register(
-            source=source,
-            filename=name,
-            title=title or Path(name).stem,
-            acl=acl,
-            sha256=digest,
-            size_bytes=stored.stat().st_size,
-            stored_path=str(stored),
-            uploaded_by=uploaded_by,
-        )
-        return registration
 
     def process(self, document_id: str, version: str, stale_after: timedelta | None = None) -> Outcome:
         """Index one version; a version already taken by another run is left alone.

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from ingest.chunking import Chunker
+    from ingest.intake import Intake
     from ingest.pipeline import IngestionPipeline
     from serving.worker.embedded import EmbeddedWorker
     from serving.worker.queue import TaskQueue
@@ -135,19 +136,26 @@ class Container:
         return Chunker(self.embedder.count_tokens, limit, min(chunking.overlap_tokens, limit // 2))
 
     @cached_property
+    def intake(self) -> Intake:
+        """Takes files in (files and SQL only; no index needed)."""
+        from ingest.intake import Intake
+
+        return Intake(self.documents, self.settings.files_dir)
+
+    @cached_property
     def pipeline(self) -> IngestionPipeline:
-        """The in-process ingestion pipeline."""
-        return self.make_pipeline(self.documents, self.embedder, self.index, self.settings.files_dir)
+        """Processes registered versions into the index (the workers' side)."""
+        return self.make_pipeline(self.documents, self.embedder, self.index)
 
     def make_pipeline(
-        self, documents: DocumentRegistry, embedder: Embedder, index: VectorIndex, files_dir: Path
+        self, documents: DocumentRegistry, embedder: Embedder, index: VectorIndex
     ) -> IngestionPipeline:
         """A pipeline over the given stores (benchmarks use isolated ones)."""
         from ingest.parsers.registry import ParserRegistry
         from ingest.pipeline import IngestionPipeline
 
         parser = ParserRegistry(self.settings.ingest.max_file_mb * 1_000_000)
-        return IngestionPipeline(documents, parser, self.chunker(), embedder, index, files_dir)
+        return IngestionPipeline(documents, parser, self.chunker(), embedder, index)
 
     @cached_property
     def celery(self) -> Celery:

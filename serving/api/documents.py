@@ -97,7 +97,7 @@ async def upload(request: Request, principal: CurrentPrincipal, container: Conta
             while block := await file.read(_COPY_BLOCK):
                 out.write(block)
         registration = await run_in_threadpool(
-            container.pipeline.submit,
+            container.intake.submit,
             partial,
             source=source,
             acl=acl,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter
@@ -17,6 +17,7 @@ from core.types import Answer
 from serving.api.deps import ContainerDep, CurrentPrincipal
 from serving.api.errors import error_response
 from serving.api.schemas import ChatRequest, SearchRequest
+from serving.bootstrap import Container
 from serving.render import search_results
 
 router = APIRouter()
@@ -29,21 +30,32 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def _check(probe: Callable[[], object]) -> str:
+    try:
+        probe()
+    except Exception as exc:
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
+
+
+def _ping_database(container: Container) -> None:
+    with container.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _ping_broker(container: Container) -> None:
+    with container.celery.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=2)
+
+
 @router.get("/readyz", tags=["health"])
 def readyz(container: ContainerDep) -> JSONResponse:
-    """Every configured dependency answers (SQL, vector index); 503 names the one that does not."""
-    checks: dict[str, str] = {}
-    try:
-        with container.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"unavailable: {type(exc).__name__}"
-    try:
-        container.index.count()
-        checks["vector_index"] = "ok"
-    except Exception as exc:
-        checks["vector_index"] = f"unavailable: {type(exc).__name__}"
+    """Every dependency this process uses answers; 503 names the one that does not."""
+    checks = {"database": _check(lambda: _ping_database(container))}
+    if container.runs_worker or container.settings.qdrant.url:
+        checks["vector_index"] = _check(container.index.count)
+    if container.settings.ingest.broker_url:
+        checks["broker"] = _check(lambda: _ping_broker(container))
     failing = [name for name, state in checks.items() if state != "ok"]
     if failing:
         response = error_response(503, "dependency_unavailable", f"not ready: {', '.join(failing)}")

@@ -22,6 +22,7 @@ from ingest.bench import (
     raw_encode_rate,
 )
 from ingest.corpus import corpus_chunks, index_corpus
+from ingest.intake import Intake
 from ingest.parsers.registry import ParserRegistry
 from serving.bootstrap import build
 from serving.cli.console import emit_json, err
@@ -60,10 +61,9 @@ def bench_ingest(
         else:
             engine = make_engine(f"sqlite:///{work / 'bench.db'}")
             migrate(engine)
-            pipeline = container.make_pipeline(
-                DocumentRegistry(session_factory(engine)), embedder, index, work / "files"
-            )
-            chunks = ingest_files(pipeline, files)
+            registry = DocumentRegistry(session_factory(engine))
+            pipeline = container.make_pipeline(registry, embedder, index)
+            chunks = ingest_files(Intake(registry, work / "files"), pipeline, files)
         seconds = time.perf_counter() - started
         index.close()
     err.print("Encoding the same chunks with the bare model…")

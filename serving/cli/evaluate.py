@@ -15,7 +15,7 @@ from core.errors import InvalidInput
 from core.types import Chunk
 from core.vectors.qdrant_edge import QdrantEdgeIndex
 from ingest.corpus import corpus_chunks, corpus_versions, index_corpus
-from ingest.pipeline import sha256_of
+from ingest.intake import sha256_of
 from retrieval.evaluation import EVAL_PRINCIPAL, load_qrels, load_queries, run_queries, summarize
 from retrieval.retriever import Retriever
 from serving.bootstrap import build

@@ -96,7 +96,7 @@ def ingest_paths(container: Container, paths: Sequence[Path], acl: Acl, wait: bo
     files = list(files_under(paths))
     targets: list[tuple[Path, str, str]] = []
     for path in files:
-        reg = container.pipeline.submit(path, source=path.resolve().as_uri(), acl=acl)
+        reg = container.intake.submit(path, source=path.resolve().as_uri(), acl=acl)
         if reg.acl_changed:
             container.queue.apply_acl(reg.document_id)
         targets.append((path, reg.document_id, reg.version))

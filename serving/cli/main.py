@@ -34,7 +34,9 @@ def serve(
     from serving.api.app import create_app
 
     container = build()
-    _ = container.answers  # load the models before accepting requests
+    for partial in (container.settings.data_dir / "incoming").glob("*.part"):
+        partial.unlink()  # uploads cut off by an earlier stop were never accepted
+    _ = container.embedder  # load the model before accepting requests
     worker = None
     if container.runs_worker:
         _ = container.index  # this process owns the index and writes to it

@@ -14,6 +14,7 @@ from core.documents import DocumentRegistry, Registration, document_id_for
 from core.types import DocumentStatus
 from core.vectors.qdrant_edge import QdrantEdgeIndex
 from ingest.chunking import Chunker
+from ingest.intake import Intake
 from ingest.parsers.registry import ParserRegistry
 from ingest.pipeline import IngestionPipeline
 
@@ -21,7 +22,8 @@ from ingest.pipeline import IngestionPipeline
 class PipelineSink:
     """Registers through the pipeline, applies ACL changes at once, deletes from SQL and index."""
 
-    def __init__(self, pipeline: IngestionPipeline, registry: DocumentRegistry) -> None:
+    def __init__(self, intake: Intake, pipeline: IngestionPipeline, registry: DocumentRegistry) -> None:
+        self.intake = intake
         self.pipeline = pipeline
         self.registry = registry
 
@@ -34,7 +36,7 @@ class PipelineSink:
         title: str | None = None,
         filename: str | None = None,
     ) -> Registration:
-        registration = self.pipeline.submit(path, source=source, acl=acl, title=title, filename=filename)
+        registration = self.intake.submit(path, source=source, acl=acl, title=title, filename=filename)
         if registration.acl_changed:
             self.pipeline.apply_acl(registration.document_id)
         return registration
@@ -82,10 +84,15 @@ def pipeline_parts(tmp_path: Path, embedder) -> Iterator[Parts]:  # type: ignore
         Chunker(embedder.count_tokens, 120, 20),
         embedder,
         index,
-        tmp_path / "files",
     )
     try:
-        yield Parts(PipelineSink(pipeline, registry), pipeline, registry, index, embedder)
+        yield Parts(
+            PipelineSink(Intake(registry, tmp_path / "files"), pipeline, registry),
+            pipeline,
+            registry,
+            index,
+            embedder,
+        )
     finally:
         index.close()
         engine.dispose()

@@ -112,10 +112,10 @@ class FailingSink(PipelineSink):
     """Fails to read one file, as an unreadable file would."""
 
     def __init__(self, parts: Parts, unreadable: str) -> None:
-        super().__init__(parts.pipeline, parts.registry)
+        super().__init__(parts.sink.intake, parts.pipeline, parts.registry)
         self.unreadable = unreadable
 
-    def submit(self, path: Path, **kwargs):  # type: ignore[no-untyped-def,override]
+    def submit(self, path: Path, **kwargs):  # type: ignore[no-untyped-def]
         if path.name == self.unreadable:
             raise PermissionError(13, "Permission denied", str(path))
         return super().submit(path, **kwargs)

@@ -13,6 +13,7 @@ from core.documents import DocumentRegistry
 from core.types import Chunk, DocumentStatus
 from core.vectors.qdrant_edge import QdrantEdgeIndex
 from ingest.chunking import Chunker
+from ingest.intake import Intake
 from ingest.parsers.registry import ParserRegistry
 from ingest.pipeline import IngestionPipeline
 from retrieval.retriever import Retriever
@@ -34,9 +35,9 @@ def parts(tmp_path: Path, minilm):  # type: ignore[no-untyped-def]
         Chunker(minilm.count_tokens, 120, 20),
         minilm,
         index,
-        tmp_path / "files",
     )
-    yield pipeline, registry, index, Retriever(minilm, index, registry.readable_versions)
+    intake = Intake(registry, tmp_path / "files")
+    yield intake, pipeline, registry, index, Retriever(minilm, index, registry.readable_versions)
     index.close()
     engine.dispose()
 
@@ -47,9 +48,9 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_processing_twice_leaves_one_copy(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pipeline, _, index, _ = parts
+    intake, pipeline, _, index, _ = parts
     doc = write(tmp_path / "policy.txt", "Badges must be worn at all times.\n\n" * 30)
-    reg = pipeline.submit(doc, source="file:///policy.txt", acl=Acl.of(groups=["staff"]))
+    reg = intake.submit(doc, source="file:///policy.txt", acl=Acl.of(groups=["staff"]))
     first = pipeline.process(reg.document_id, reg.version)
     second = pipeline.process(reg.document_id, reg.version)  # duplicate delivery
     assert first.status == second.status == DocumentStatus.INDEXED
@@ -58,12 +59,12 @@ def test_processing_twice_leaves_one_copy(parts, tmp_path: Path) -> None:  # typ
 
 
 def test_new_content_replaces_the_old_version(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pipeline, registry, _, retriever = parts
+    intake, pipeline, registry, _, retriever = parts
     doc = write(tmp_path / "menu.txt", "The cafeteria serves bibimbap on Mondays.")
-    reg1 = pipeline.submit(doc, source="file:///menu.txt", acl=Acl.of(public=True))
+    reg1 = intake.submit(doc, source="file:///menu.txt", acl=Acl.of(public=True))
     pipeline.process(reg1.document_id, reg1.version)
     write(doc, "The cafeteria serves kimchi stew on Mondays.")
-    reg2 = pipeline.submit(doc, source="file:///menu.txt", acl=Acl.of(public=True))
+    reg2 = intake.submit(doc, source="file:///menu.txt", acl=Acl.of(public=True))
     assert reg2.document_id == reg1.document_id and reg2.version != reg1.version
     pipeline.process(reg2.document_id, reg2.version)
     texts = [h.chunk.text for h in retriever.search(READER, "cafeteria Monday", 10)]
@@ -72,12 +73,12 @@ def test_new_content_replaces_the_old_version(parts, tmp_path: Path) -> None:  #
 
 
 def test_a_failed_new_version_keeps_the_old_one_searchable(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pipeline, registry, _, retriever = parts
+    intake, pipeline, registry, _, retriever = parts
     doc = write(tmp_path / "faq.txt", "The VPN address is vpn.hanbit.example.")
-    reg = pipeline.submit(doc, source="file:///faq.txt", acl=Acl.of(public=True))
+    reg = intake.submit(doc, source="file:///faq.txt", acl=Acl.of(public=True))
     pipeline.process(reg.document_id, reg.version)
     write(doc, "   \n\n  ")
-    bad = pipeline.submit(doc, source="file:///faq.txt", acl=Acl.of(public=True))
+    bad = intake.submit(doc, source="file:///faq.txt", acl=Acl.of(public=True))
     outcome = pipeline.process(bad.document_id, bad.version)
     assert outcome.status == DocumentStatus.FAILED and outcome.error_code == "empty_document"
     assert registry.get(reg.document_id).error == "the file contains no text"
@@ -85,16 +86,16 @@ def test_a_failed_new_version_keeps_the_old_one_searchable(parts, tmp_path: Path
 
 
 def test_acl_change_and_deletion_apply_to_the_next_search(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pipeline, registry, index, retriever = parts
+    intake, pipeline, registry, index, retriever = parts
     doc = write(tmp_path / "plan.txt", "The 2027 hiring plan adds twelve robotics engineers.")
-    reg = pipeline.submit(doc, source="file:///plan.txt", acl=Acl.of(users=["ceo"]))
+    reg = intake.submit(doc, source="file:///plan.txt", acl=Acl.of(users=["ceo"]))
     pipeline.process(reg.document_id, reg.version)
     assert retriever.search(READER, "hiring plan", 5) == []
     registry.set_acl(reg.document_id, Acl.of(groups=["staff"]))
     assert retriever.search(READER, "hiring plan", 5) == []  # a grant needs the points updated
     pipeline.apply_acl(reg.document_id)
     assert len(retriever.search(READER, "hiring plan", 5)) == 1
-    again = pipeline.submit(doc, source="file:///plan.txt", acl=Acl.of(users=["ceo"]))  # new ACL
+    again = intake.submit(doc, source="file:///plan.txt", acl=Acl.of(users=["ceo"]))  # new ACL
     assert again.acl_changed and not again.needs_processing
     assert retriever.search(READER, "hiring plan", 5) == []  # a revocation applies at once
     pipeline.apply_acl(reg.document_id)
@@ -104,11 +105,11 @@ def test_acl_change_and_deletion_apply_to_the_next_search(parts, tmp_path: Path)
 
 
 def test_a_version_replaced_before_it_ran_never_becomes_current(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pipeline, _, index, retriever = parts
+    intake, pipeline, _, index, retriever = parts
     doc = write(tmp_path / "memo.txt", "Draft one: the offsite is in Busan.")
-    old = pipeline.submit(doc, source="file:///memo.txt", acl=Acl.of(public=True))
+    old = intake.submit(doc, source="file:///memo.txt", acl=Acl.of(public=True))
     write(doc, "Final: the offsite is in Jeju.")
-    new = pipeline.submit(doc, source="file:///memo.txt", acl=Acl.of(public=True))
+    new = intake.submit(doc, source="file:///memo.txt", acl=Acl.of(public=True))
     assert pipeline.process(new.document_id, new.version).status == DocumentStatus.INDEXED
     assert pipeline.process(old.document_id, old.version).status == DocumentStatus.SUPERSEDED
     assert {p.version for p in index.points(new.document_id)} == {new.version}
@@ -118,9 +119,9 @@ def test_a_version_replaced_before_it_ran_never_becomes_current(parts, tmp_path:
 
 
 def test_interrupted_work_is_retried_then_failed_and_orphans_are_removed(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pipeline, registry, index, _ = parts
+    intake, pipeline, registry, index, _ = parts
     doc = write(tmp_path / "crash.txt", "A file whose worker keeps dying.")
-    reg = pipeline.submit(doc, source="file:///crash.txt", acl=Acl.of(public=True))
+    reg = intake.submit(doc, source="file:///crash.txt", acl=Acl.of(public=True))
     assert registry.pending(timedelta(hours=1), timedelta(hours=1)) == [(reg.document_id, reg.version)]
     registry.mark_enqueued(reg.document_id, reg.version)
     assert registry.pending(timedelta(hours=1), timedelta(hours=1)) == []
