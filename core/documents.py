@@ -80,6 +80,8 @@ class DocumentRegistry:
                     uploaded_by=uploaded_by,
                 )
                 session.add(doc)
+            if acl_changed:
+                doc.acl_revision += 1
             doc.acl_users, doc.acl_groups, doc.acl_public = sorted(acl.users), sorted(acl.groups), acl.public
             if doc.latest_version == sha256:
                 return Registration(document_id, sha256, False, acl_changed)
@@ -316,12 +318,29 @@ class DocumentRegistry:
         return [d for d in docs if principal.can_read(acl_of(d).tokens())]
 
     def set_acl(self, document_id: str, acl: Acl) -> None:
-        """Replace a document's ACL."""
+        """Replace a document's ACL; the stored points follow (see `acl_pending`)."""
         with self._sessions.begin() as session:
-            doc = session.get(Document, document_id)
+            doc = session.get(Document, document_id, with_for_update=True)
             if doc is None:
                 raise NotFound("document not found")
             doc.acl_users, doc.acl_groups, doc.acl_public = sorted(acl.users), sorted(acl.groups), acl.public
+            doc.acl_revision += 1
+
+    def acl_applied(self, document_id: str, revision: int) -> None:
+        """Record that the stored points carry the ACL of `revision`."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Document)
+                .where(Document.id == document_id, Document.acl_applied < revision)
+                .values(acl_applied=revision)
+            )
+
+    def acl_pending(self) -> list[str]:
+        """Documents whose stored points do not carry their newest ACL yet."""
+        with self._sessions() as session:
+            return list(
+                session.scalars(select(Document.id).where(Document.acl_applied < Document.acl_revision))
+            )
 
     def delete(self, document_id: str) -> None:
         """Remove a document and its versions from the registry."""

@@ -94,6 +94,7 @@ class IngestionPipeline:
             self._index.delete_version(document_id, version)
             return Outcome(document_id, version, DocumentStatus.SUPERSEDED, len(chunks))
         self._index.delete_document(document_id, keep_version=version)
+        self.apply_acl(document_id)  # in case the ACL changed while the version was processed
         seconds = time.perf_counter() - started
         log.info("document_indexed", document_id=document_id, chunks=len(chunks), seconds=round(seconds, 2))
         return Outcome(document_id, version, DocumentStatus.INDEXED, len(chunks), seconds=seconds)
@@ -118,6 +119,7 @@ class IngestionPipeline:
         except NotFound:
             return
         self._index.set_acl(document_id, acl_of(doc).tokens())
+        self._registry.acl_applied(document_id, doc.acl_revision)
 
     def purge(self, document_id: str) -> None:
         """Remove the points of a document that is no longer in the registry."""

@@ -88,6 +88,8 @@ class Document(Base):
     acl_users: Mapped[list[str]] = mapped_column(JSON, default=list)
     acl_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     acl_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    acl_revision: Mapped[int] = mapped_column(Integer, default=0)  # bumped by every ACL change
+    acl_applied: Mapped[int] = mapped_column(Integer, default=0)  # revision the stored points carry
     uploaded_by: Mapped[str | None] = mapped_column(String(128))
     current_version: Mapped[str | None] = mapped_column(String(64))  # the version readers see
     latest_version: Mapped[str | None] = mapped_column(String(64))  # the newest content registered

@@ -12,50 +12,38 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from core.acl import Acl
 from core.errors import DependencyUnavailable, InvalidInput
+from core.settings import AclRule
 from core.types import DocumentStatus
+from ingest.connectors.folder import sync_folder
+from ingest.connectors.report import Problem
 from ingest.pipeline import Outcome
 from serving.bootstrap import Container
 from serving.cli.console import err
+from serving.connectors import QueueSink
 
 FINAL = {DocumentStatus.INDEXED, DocumentStatus.FAILED, DocumentStatus.SUPERSEDED}
 _POLL_S = 0.5
 
 
-def files_under(paths: Sequence[Path]) -> Iterator[Path]:
-    """Every regular, non-hidden file of the given files and folders (recursively)."""
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-        elif path.is_file():
-            yield path
-        else:
-            raise InvalidInput(f"no such file or folder: {path}")
-
-
 @contextmanager
-def worker_if_needed(container: Container) -> Iterator[bool]:
-    """Run a worker in this process when nothing else will process the queue.
-
-    Yields False when the queued work will be done elsewhere (Redis workers, or a running
-    `sillok serve` that owns the embedded index and picks the files up on its next reconcile).
+def worker_if_needed(container: Container) -> Iterator[str]:
+    """Say who processes the queue: "local" (a worker started here for the duration),
+    "workers" (Redis workers) or "server" (a running `sillok serve` owns the embedded index and
+    picks new versions up from the registry on its next reconcile).
     """
     if not container.runs_worker:
-        yield False
+        yield "workers"
         return
     try:
         _ = container.index
     except DependencyUnavailable:
-        err.print("[dim]The Sillok server owns the index; it will process these files.[/]")
-        yield False
+        err.print("[dim]The Sillok server owns the index; it will pick these files up.[/]")
+        yield "server"
         return
     worker = container.embedded_worker()
     worker.start()
     try:
-        yield True
+        yield "local"
     finally:
         worker.stop()
 
@@ -92,27 +80,39 @@ def follow(container: Container, targets: list[tuple[Path, str, str]]) -> list[O
 
 
 def ingest_paths(container: Container, paths: Sequence[Path], acl: Acl, wait: bool) -> int:
-    """Register and queue the files; print one line per file; returns how many failed."""
-    files = list(files_under(paths))
-    targets: list[tuple[Path, str, str]] = []
-    for path in files:
-        reg = container.intake.submit(path, source=path.resolve().as_uri(), acl=acl)
-        if reg.acl_changed:
-            container.queue.apply_acl(reg.document_id)
-        targets.append((path, reg.document_id, reg.version))
-    with worker_if_needed(container) as local:
-        for _, document_id, version in targets:
-            container.queue.ingest(document_id, version)
-        if not (wait or local):
+    """Register and queue files (folders are synced: deleted files leave the index too).
+
+    Prints one line per file; returns how many failed.
+    """
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise InvalidInput(f"no such file or folder: {missing[0]}")
+    rule = AclRule(prefix="", users=sorted(acl.users), groups=sorted(acl.groups), public=acl.public)
+    problems: list[Problem] = []
+    with worker_if_needed(container) as runner:
+        queue = None if runner == "server" else container.queue
+        sink = QueueSink(container.intake, container.documents, queue)
+        for path in paths:
+            if path.is_dir():
+                report = sync_folder(path, sink, [rule.model_copy(update={"prefix": str(path.resolve())})])
+                problems += report.errors
+                for source in report.removed:
+                    typer.echo(f"removed\t{source}\t\t")
+            else:
+                sink.submit(path, source=path.resolve().as_uri(), acl=acl)
+        targets = [(path, reg.document_id, reg.version) for path, reg in sink.taken]
+        if not wait and runner != "local":
             for path, document_id, _ in targets:
                 typer.echo(f"queued\t{path}\t{document_id}\t")
             return 0
         outcomes = follow(container, targets)
-    failed = 0
+    failed = len(problems)
+    for problem in problems:
+        typer.echo(f"failed\t{problem.item}\t\t{problem.reason}")
     for (path, document_id, _), outcome in zip(targets, outcomes, strict=True):
         status = outcome.status.value
         detail = f"{outcome.chunks} chunks" if status == "indexed" else (outcome.error or "")
         failed += status == "failed"
         typer.echo(f"{status}\t{path}\t{document_id}\t{detail}")
-    err.print(f"{len(files) - failed} indexed, {failed} failed")
+    err.print(f"{len(targets) - failed + len(problems)} indexed, {failed} failed")
     return failed

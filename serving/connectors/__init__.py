@@ -1,13 +1,101 @@
-"""Connector runs: the configured folders and intranet sites, fed into the ingestion queue."""
+"""Connector runs: folders and intranet sites, fed into the ingestion queue."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import structlog
+
+from core.acl import Acl
+from core.documents import DocumentRegistry, Registration, document_id_for
+from ingest.connectors.folder import sync_folder
+from ingest.connectors.report import SyncReport
+from ingest.connectors.web import crawl
+from ingest.intake import Intake
+from serving.worker.queue import TaskQueue
 
 if TYPE_CHECKING:
     from serving.bootstrap import Container
 
+log = structlog.get_logger(__name__)
+
+
+class QueueSink:
+    """A `DocumentSink` that registers files and queues what they need; remembers what it took.
+
+    Without a queue it only registers: the reconciler of the process that owns the queue finds
+    the new versions and pending ACLs in the registry.
+    """
+
+    def __init__(self, intake: Intake, registry: DocumentRegistry, queue: TaskQueue | None) -> None:
+        self._intake = intake
+        self._registry = registry
+        self._queue = queue
+        self.taken: list[tuple[Path, Registration]] = []
+
+    def submit(
+        self,
+        path: Path,
+        *,
+        source: str,
+        acl: Acl,
+        title: str | None = None,
+        filename: str | None = None,
+    ) -> Registration:
+        """Register the file; queue its processing and ACL update when needed."""
+        registration = self._intake.submit(path, source=source, acl=acl, title=title, filename=filename)
+        if self._queue is not None and registration.needs_processing:
+            self._queue.ingest(registration.document_id, registration.version)
+        if self._queue is not None and registration.acl_changed:
+            self._queue.apply_acl(registration.document_id)
+        self.taken.append((path, registration))
+        return registration
+
+    def remove(self, source: str) -> None:
+        """Delete the document of a source that disappeared; its points go next."""
+        document_id = document_id_for(source)
+        self._registry.delete(document_id)
+        if self._queue is not None:
+            self._queue.purge(document_id)
+
+    def sources(self, prefix: str) -> set[str]:
+        """Registered sources under `prefix`."""
+        return self._registry.sources(prefix)
+
+
+def _log(kind: str, where: str, report: SyncReport) -> None:
+    log.info(
+        "connector_synced",
+        connector=kind,
+        where=where,
+        new=len(report.new),
+        changed=len(report.changed),
+        unchanged=report.unchanged,
+        removed=len(report.removed),
+        errors=[f"{p.item}: {p.reason}" for p in report.errors][:20],
+    )
+
 
 def sync_all(container: Container) -> None:
-    """Synchronise every configured folder and site (filled in with the connectors)."""
-    raise NotImplementedError
+    """Synchronise every configured folder and intranet site (the periodic task)."""
+    settings = container.settings.connectors
+    sink = QueueSink(container.intake, container.documents, container.queue)
+    for folder in settings.folders:
+        try:
+            _log("folder", str(folder), sync_folder(folder, sink, settings.acl_rules))
+        except OSError as exc:
+            log.warning("connector_failed", connector="folder", where=str(folder), error=str(exc))
+    if settings.web_seeds:
+        report = crawl(
+            settings.web_seeds,
+            sink,
+            settings.acl_rules,
+            allowed_hosts=settings.web_allowed_hosts,
+            trusted_hosts=settings.web_trusted_hosts,
+            max_depth=settings.web_max_depth,
+            max_pages=settings.web_max_pages,
+            timeout_s=settings.web_timeout_s,
+            max_bytes=container.settings.ingest.max_file_mb * 1_000_000,
+        )
+        _log("web", ",".join(settings.web_seeds), report)

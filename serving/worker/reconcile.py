@@ -17,15 +17,17 @@ log = structlog.get_logger(__name__)
 def reconcile(
     registry: DocumentRegistry, queue: TaskQueue, pipeline: IngestionPipeline, settings: IngestSettings
 ) -> tuple[int, int]:
-    """Re-send versions never sent, sent long ago or stuck processing; delete orphan points.
+    """Re-send versions never sent, sent long ago or stuck processing, and ACLs not yet applied
+    to the stored points; delete orphan points.
 
-    Returns (versions re-sent, orphan versions removed).
+    Returns (tasks re-sent, orphan versions removed).
     """
     pending = registry.pending(
         timedelta(seconds=settings.requeue_after_s), timedelta(seconds=settings.stale_after_s)
     )
     sent = sum(queue.ingest(document_id, version) for document_id, version in pending)
+    acl_sent = sum(queue.apply_acl(document_id) for document_id in registry.acl_pending())
     removed = pipeline.remove_orphans()
-    if sent or removed:
-        log.info("reconciled", resent=sent, orphans_removed=removed)
-    return sent, removed
+    if sent or acl_sent or removed:
+        log.info("reconciled", resent=sent, acl_updates=acl_sent, orphans_removed=removed)
+    return sent + acl_sent, removed

@@ -57,7 +57,8 @@ def test_failure_keeps_its_reason_and_can_be_retried_with_new_content(sessions) 
     registry.fail(reg.document_id, reg.version, "encrypted", "the PDF is password-protected")
     doc = registry.get(reg.document_id)
     assert doc.status == DocumentStatus.FAILED.value and doc.error == "the PDF is password-protected"
-    assert register(registry, "b" * 64).needs_processing  # re-uploading a failed version retries it
+    assert not register(registry, "b" * 64).needs_processing  # the same bytes cannot loop
+    assert register(registry, "c" * 64).needs_processing  # new content is tried
 
 
 def test_forbidden_is_indistinguishable_from_missing(sessions) -> None:  # type: ignore[no-untyped-def]
