@@ -116,3 +116,33 @@ class DocumentTooLarge(DocumentError):
 
     code = "too_large"
     status = 413
+
+
+class FormatMismatch(MalformedDocument):
+    """The file's content is of a different type than its name says (e.g. a zip named .pdf)."""
+
+    code = "format_mismatch"
+
+
+class UnsafeDocument(DocumentError):
+    """The file is built to attack its reader (path traversal, links, XML entity declarations)."""
+
+    code = "unsafe_content"
+
+
+class TooComplex(DocumentError):
+    """Reading the file would exhaust memory or nesting limits (zip bombs, memory floods)."""
+
+    code = "too_complex"
+
+
+class ParseTimeout(DocumentError):
+    """Reading the file took longer than the configured time limit."""
+
+    code = "parse_timeout"
+
+
+class ParserCrashed(DocumentError):
+    """The isolated parser process stopped abruptly on the file."""
+
+    code = "parser_crashed"
