@@ -1,4 +1,4 @@
-"""Binary and markup formats read with `unstructured`, keeping pages, titles and tables."""
+"""Office and markup formats read with `unstructured`, keeping pages, titles and tables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from email import policy
 from pathlib import Path
 from typing import Any
 
-from core.errors import EncryptedDocument, MalformedDocument, NoTextLayer
+from core.errors import EncryptedDocument, MalformedDocument
 from core.types import Element
 from ingest.parsers.offline import prepare_unstructured
 
@@ -65,12 +65,15 @@ def to_elements(raw: list[Any]) -> list[Element]:
     return elements
 
 
-def _partition(path: Path, ext: str, **kwargs: Any) -> list[Element]:
+def partition(path: Path, ext: str, **kwargs: Any) -> list[Element]:
+    """Elements of a file read by unstructured as `ext`; its failures become typed errors."""
     prepare_unstructured()
-    from unstructured.partition.auto import partition
+    from unstructured.partition.auto import partition as unstructured_partition
 
     try:
-        raw = partition(filename=str(path), content_type=CONTENT_TYPES[ext], languages=_LANGUAGES, **kwargs)
+        raw = unstructured_partition(
+            filename=str(path), content_type=CONTENT_TYPES[ext], languages=_LANGUAGES, **kwargs
+        )
     except (ValueError, KeyError, OSError, IndexError, AttributeError, TypeError) as exc:
         raise MalformedDocument(f"the file could not be read ({type(exc).__name__}: {exc})") from exc
     except Exception as exc:  # parser libraries raise many private types; all mean "damaged"
@@ -80,31 +83,12 @@ def _partition(path: Path, ext: str, **kwargs: Any) -> list[Element]:
     return to_elements(raw)
 
 
-def parse_pdf(path: Path) -> list[Element]:
-    """A PDF's text layer, page by page; encrypted, damaged and image-only PDFs raise."""
-    import pikepdf
-
-    try:
-        with pikepdf.open(path) as pdf:
-            pages = len(pdf.pages)
-    except pikepdf.PasswordError as exc:
-        raise EncryptedDocument("the PDF is password-protected") from exc
-    except pikepdf.PdfError as exc:
-        raise MalformedDocument(f"the PDF is damaged and could not be repaired: {exc}") from exc
-    elements = _partition(path, ".pdf", strategy="fast")
-    if not elements and pages:
-        raise NoTextLayer(
-            f"the PDF's {pages} page(s) have no text layer (scanned images); OCR is not available"
-        )
-    return elements
-
-
 def parse_email(path: Path) -> list[Element]:
     """An RFC 822 message; S/MIME-encrypted messages raise."""
     message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
     if message.get_content_type() in ("application/pkcs7-mime", "multipart/encrypted"):
         raise EncryptedDocument("the e-mail is encrypted (S/MIME or PGP)")
-    return _headers(message) + _partition(path, ".eml")
+    return _headers(message) + partition(path, ".eml")
 
 
 def _headers(message: Any) -> list[Element]:
@@ -118,9 +102,9 @@ def parse_msg(path: Path) -> list[Element]:
     markers = ("IPM.Note.SMIME", "multipart/encrypted", "application/pkcs7-mime")
     if any(m.encode() in data or m.encode("utf-16-le") in data for m in markers):
         raise EncryptedDocument("the e-mail is encrypted (S/MIME or PGP)")
-    return _partition(path, ".msg")
+    return partition(path, ".msg")
 
 
 def unstructured_reader(ext: str) -> Callable[[Path], list[Element]]:
     """A reader for another format unstructured reads (DOCX, PPTX, XLSX, ODT, EPUB, RTF, HTML, MD)."""
-    return lambda path: _partition(path, ext)
+    return lambda path: partition(path, ext)

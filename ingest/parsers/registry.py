@@ -1,35 +1,43 @@
 """The parser registry: picks a reader by extension, checks the bytes first, explains failures.
 
 Every file either yields text elements or raises a `DocumentError` subclass whose message a
-person can act on; nothing silently yields no text.
+person can act on; nothing silently yields no text. Before any third-party parser sees a file,
+its size, its real content type and (for zip packages) its structure are checked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import olefile
+import structlog
 
 from core.errors import (
+    DocumentError,
     DocumentTooLarge,
     EmptyDocument,
     EncryptedDocument,
     MalformedDocument,
-    NoTextLayer,
+    TooComplex,
     UnsupportedFormat,
 )
 from core.types import Element, ParsedDocument
-from ingest.parsers import hwp, office, text
+from ingest.parsers import hwp, images, markup, office, pdf, sniff, text
+from ingest.parsers.limits import ParseLimits
+from ingest.parsers.packages import inspect_package
 
 Reader = Callable[[Path], list[Element]]
 
+log = structlog.get_logger(__name__)
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ZIP_MAGIC = b"PK\x03\x04"
-_OOXML = {".docx", ".pptx", ".xlsx", ".odt", ".epub", ".hwpx"}
+_PACKAGES = {".docx", ".pptx", ".xlsx", ".odt", ".epub", ".hwpx"}
 _IMAGES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".webp"}
 _ARCHIVES = {".zip", ".tar", ".gz", ".tgz", ".7z", ".rar"}
 _LEGACY = {".doc": "Word 97-2003 (.doc)", ".ppt": "PowerPoint 97-2003 (.ppt)", ".xls": "Excel 97-2003 (.xls)"}
+_TEXT = (".txt", ".text", ".log", ".rst", ".json", ".xml", ".yaml", ".yml")
+_UNSTRUCTURED = (".docx", ".pptx", ".xlsx", ".odt", ".epub", ".rtf", ".html", ".htm", ".md")
 
 
 def _plain(path: Path) -> list[Element]:
@@ -40,32 +48,37 @@ def _delimited(delimiter: str) -> Reader:
     return lambda path: text.delimited_rows(text.decode(path.read_bytes()), delimiter)
 
 
-READERS: dict[str, Reader] = {
-    ".pdf": office.parse_pdf,
-    ".eml": office.parse_email,
-    ".msg": office.parse_msg,
-    ".hwp": hwp.parse_hwp,
-    ".hwpx": hwp.parse_hwpx,
-    ".csv": _delimited(","),
-    ".tsv": _delimited("\t"),
-    **{ext: _plain for ext in (".txt", ".text", ".log", ".rst", ".json", ".xml", ".yaml", ".yml")},
-    **{
-        ext: office.unstructured_reader(ext)
-        for ext in (".docx", ".pptx", ".xlsx", ".odt", ".epub", ".rtf", ".html", ".htm", ".md")
-    },
-}
+def readers(limits: ParseLimits) -> dict[str, Reader]:
+    """The reader of every supported extension, bound to `limits` where they matter."""
+    return {
+        ".pdf": partial(pdf.parse_pdf, limits=limits),
+        ".eml": office.parse_email,
+        ".msg": office.parse_msg,
+        ".hwp": hwp.parse_hwp,
+        ".hwpx": hwp.parse_hwpx,
+        ".csv": _delimited(","),
+        ".tsv": _delimited("\t"),
+        **dict.fromkeys(_TEXT, _plain),
+        **{ext: office.unstructured_reader(ext) for ext in _UNSTRUCTURED},
+        **dict.fromkeys(_IMAGES, partial(images.parse_image, limits=limits)),
+    }
+
+
+SUPPORTED = frozenset(readers(ParseLimits()))
 
 
 class ParserRegistry:
-    """Implements `DocumentParser` for every supported format."""
+    """Implements `DocumentParser` for every supported format, in the calling process."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, limits: ParseLimits | None = None) -> None:
+        self._limits = limits or ParseLimits()
         self._max_bytes = max_bytes
+        self._readers = readers(self._limits)
 
     @staticmethod
     def supported(filename: str) -> bool:
         """True when the file's extension has a reader."""
-        return Path(filename).suffix.lower() in READERS
+        return Path(filename).suffix.lower() in SUPPORTED
 
     def parse(self, path: Path, filename: str) -> ParsedDocument:
         """Parse one file; raise a typed, human-readable error when it cannot yield text."""
@@ -77,29 +90,48 @@ class ParserRegistry:
             )
         if size == 0:
             raise EmptyDocument("the file is empty (0 bytes)")
-        self._check_container(path, ext)
-        if ext in _IMAGES:
-            raise NoTextLayer("the image has no text layer and OCR is not available")
-        reader = READERS.get(ext)
+        reader = self._readers.get(ext)
         if reader is None:
             raise UnsupportedFormat(self._unsupported_reason(ext))
-        elements = [e for e in reader(path) if e.text.strip()]
+        self._check_content(path, ext)
+        elements = [e for e in self._read(reader, path) if e.text.strip()]
         if not elements:
             raise EmptyDocument("the file contains no text")
         title = next((e.text for e in elements if e.kind == "title"), Path(filename).stem)
         return ParsedDocument(title=title[:200], elements=tuple(elements))
 
     @staticmethod
-    def _check_container(path: Path, ext: str) -> None:
+    def _read(reader: Reader, path: Path) -> list[Element]:
+        try:
+            return reader(path)
+        except (DocumentError, MemoryError):
+            raise
+        except RecursionError as exc:
+            raise TooComplex("the file is nested too deeply to be read") from exc
+        except Exception as exc:  # a reader's library failed on hostile or damaged bytes
+            log.warning("reader_failed", error=type(exc).__name__, exc_info=True)
+            raise MalformedDocument(f"the file could not be read ({type(exc).__name__}: {exc})") from exc
+
+    def _check_content(self, path: Path, ext: str) -> None:
         with path.open("rb") as handle:
-            head = handle.read(8)
-        if ext in _OOXML and head.startswith(_OLE_MAGIC):
-            with olefile.OleFileIO(str(path)) as ole:
-                if ole.exists("EncryptionInfo") or ole.exists("EncryptedPackage"):
-                    raise EncryptedDocument("the file is encrypted with a password")
+            head = handle.read(sniff.HEAD_BYTES)
+        if ext in _PACKAGES and head.startswith(_OLE_MAGIC):
+            if self._ole_encrypted(path):
+                raise EncryptedDocument("the file is encrypted with a password")
             raise MalformedDocument(f"the file is not a valid {ext} (it is an older binary Office file)")
-        if ext in _OOXML and not head.startswith(_ZIP_MAGIC):
-            raise MalformedDocument(f"the file is not a valid {ext} (its contents are not a zip package)")
+        sniff.check(head, ext)
+        if ext in _PACKAGES:
+            inspect_package(path, ext, self._limits)
+        if ext in (".html", ".htm"):
+            markup.check_html(path)
+
+    @staticmethod
+    def _ole_encrypted(path: Path) -> bool:
+        try:
+            with olefile.OleFileIO(str(path)) as ole:
+                return bool(ole.exists("EncryptionInfo") or ole.exists("EncryptedPackage"))
+        except (OSError, ValueError, EOFError) as exc:
+            raise MalformedDocument(f"the compound file is damaged ({exc})") from exc
 
     @staticmethod
     def _unsupported_reason(ext: str) -> str:

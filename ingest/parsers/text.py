@@ -11,21 +11,50 @@ from core.errors import MalformedDocument
 from core.types import Element
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+_NOISE_SHARE = 0.05  # control characters and replacement marks tolerated in real text
+_ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
+_SAMPLE = 1 << 20
+
+
+def _bom_less_utf16(data: bytes) -> str | None:
+    """`utf-16-le`/`-be` when NUL bytes sit on one side of most code units, as in UTF-16 text."""
+    sample = data[:_SAMPLE]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    units = len(sample) // 2
+    if units and odd > 0.5 * units and even < 0.01 * units:
+        return "utf-16-le"
+    if units and even > 0.5 * units and odd < 0.01 * units:
+        return "utf-16-be"
+    return None
+
+
+def _check_is_text(text: str) -> str:
+    sample = text[:_SAMPLE]
+    noise = sum(1 for ch in sample if ch == "\ufffd" or (ch < " " and ch not in _ALLOWED_CONTROLS))
+    if noise > max(2, _NOISE_SHARE * len(sample)):
+        raise MalformedDocument("the file looks like binary data, not text")
+    return text
 
 
 def decode(data: bytes) -> str:
-    """Decode bytes of unknown encoding (BOMs first, then UTF-8, then detection)."""
+    """Decode bytes of unknown encoding (BOMs, UTF-16 without BOM, UTF-8, then detection).
+
+    Text that is mostly control characters or undecodable bytes raises `MalformedDocument`.
+    """
     for bom, encoding in _BOMS:
         if data.startswith(bom):
-            return data.decode(encoding)
+            return _check_is_text(data.decode(encoding, errors="replace"))
+    utf16 = _bom_less_utf16(data) if b"\x00" in data[:_SAMPLE] else None
+    if utf16 is not None:
+        return _check_is_text(data.decode(utf16, errors="replace"))
     try:
-        return data.decode("utf-8")
+        return _check_is_text(data.decode("utf-8"))
     except UnicodeDecodeError:
         pass
-    best = from_bytes(data).best()
-    if best is None:
+    best = from_bytes(data[: 4 * _SAMPLE]).best()
+    if best is None or best.encoding is None:
         raise MalformedDocument("the text encoding could not be recognised (binary data?)")
-    return str(best)
+    return _check_is_text(data.decode(best.encoding, errors="replace"))
 
 
 def paragraphs(text: str) -> list[Element]:
