@@ -1,16 +1,22 @@
 """Every real document in ../shared/data/docs yields chunks with text (and page numbers where the
-format has pages) or raises a typed error that says why. Nothing silently yields zero chunks."""
+format has pages) or raises a typed error that says why. Nothing silently yields zero chunks.
+
+The files go through the product's parser: sandboxed processes under the default limits, with
+OCR (Tesseract, kor+eng) for images and scanned pages."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from core.errors import DocumentError, EmptyDocument, EncryptedDocument, NoTextLayer, UnsupportedFormat
+from core.errors import DocumentError, EmptyDocument, EncryptedDocument, UnsupportedFormat
+from core.settings import IngestSettings
 from ingest.chunking import Chunker
-from ingest.parsers.registry import ParserRegistry
+from ingest.parsers.factory import make_parser
+from ingest.parsers.sandbox import SandboxedParser
 from tests.conftest import DOCS
 
 pytestmark = pytest.mark.integration
@@ -24,7 +30,7 @@ FILES = (
     if DOCS.exists()
     else []
 )
-PAGINATED = {".pdf", ".pptx", ".xlsx", ".hwp"}
+PAGINATED = {".pdf", ".pptx", ".xlsx", ".hwp", ".png", ".jpg"}
 EXPECTED_ERRORS: dict[str, type[DocumentError]] = {
     "pdf/password.pdf": EncryptedDocument,
     "xlsx/password_protected.xlsx": EncryptedDocument,
@@ -34,7 +40,6 @@ EXPECTED_ERRORS: dict[str, type[DocumentError]] = {
     "txt/fake-text-all-whitespace.txt": EmptyDocument,
     "eml/empty.eml": EmptyDocument,
     "xlsx/empty.xlsx": EmptyDocument,
-    "png/english-and-korean.png": NoTextLayer,
     "zip/simple.zip": UnsupportedFormat,
     "doc/fake.doc": UnsupportedFormat,
 }
@@ -44,12 +49,16 @@ EXPECTED_TEXT = {
     "txt/fake-text-utf-16.txt": ["This is a test document"],
     "csv/stanley-cups-utf-16.csv": ["Stanley Cups"],
     "docx/docx-tables.docx": [" | "],
+    "png/english-and-korean.png": ["RULES AND INSTRUCTIONS", "안녕하세요"],  # by OCR
+    "jpg/layout-parser-paper-fast.jpg": ["LayoutParser"],  # by OCR
 }
 
 
 @pytest.fixture(scope="module")
-def parser() -> ParserRegistry:
-    return ParserRegistry(max_bytes=200_000_000)
+def parser() -> Iterator[SandboxedParser]:
+    sandbox = make_parser(IngestSettings(max_file_mb=200))
+    yield sandbox
+    sandbox.close()
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +72,7 @@ def test_the_shared_corpus_is_present() -> None:
 
 @pytest.mark.parametrize("name", FILES)
 def test_document_yields_chunks_or_a_clear_error(
-    name: str, parser: ParserRegistry, chunker: Chunker, tmp_path: Path
+    name: str, parser: SandboxedParser, chunker: Chunker, tmp_path: Path
 ) -> None:
     stored = tmp_path / "blob"  # as the pipeline stores it: named by hash, without extension
     shutil.copyfile(DOCS / name, stored)
