@@ -100,6 +100,7 @@ class IngestSettings(BaseModel):
     parse_memory_mb: int = Field(default=2048, ge=256)  # address-space limit of the parser process
     max_unpacked_mb: int = Field(default=500, ge=1)  # zip packages (DOCX, XLSX…) once inflated
     max_pages: int = Field(default=5000, ge=1)
+    max_chunks: int = Field(default=50_000, ge=1)  # passages per document, then it fails as too large
     max_image_pixels: int = Field(default=100_000_000, ge=1)
     ocr: bool = True  # scanned pages through Tesseract
     ocr_languages: str = "kor+eng"

@@ -16,7 +16,7 @@ import structlog
 
 from core.acl import Acl
 from core.documents import DocumentRegistry, acl_of
-from core.errors import DocumentError, EmptyDocument, NotFound
+from core.errors import DocumentError, DocumentTooLarge, EmptyDocument, NotFound
 from core.ports import DocumentParser, Embedder, VectorIndex
 from core.types import Chunk, DocumentStatus
 from ingest.chunking import Chunker
@@ -54,12 +54,14 @@ class IngestionPipeline:
         chunker: Chunker,
         embedder: Embedder,
         index: VectorIndex,
+        max_chunks: int = 50_000,
     ) -> None:
         self._registry = registry
         self._parser = parser
         self._chunker = chunker
         self._embedder = embedder
         self._index = index
+        self._max_chunks = max_chunks
 
     def process(self, document_id: str, version: str, stale_after: timedelta | None = None) -> Outcome:
         """Index one version; a version already taken by another run is left alone.
@@ -106,6 +108,10 @@ class IngestionPipeline:
         pieces = self._chunker.chunk(parsed.elements)
         if not pieces:
             raise EmptyDocument("the file contains no text")
+        if len(pieces) > self._max_chunks:
+            raise DocumentTooLarge(
+                f"the document yields {len(pieces)} passages; the limit is {self._max_chunks} per document"
+            )
         tokens = acl.tokens()
         return [
             Chunk(document_id, version, i, p.text, title, tokens, p.page, p.section)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from ingest.chunking import Chunker
     from ingest.intake import Intake
+    from ingest.parsers.sandbox import SandboxedParser
     from ingest.pipeline import IngestionPipeline
     from serving.worker.embedded import EmbeddedWorker
     from serving.worker.queue import TaskQueue
@@ -143,6 +144,13 @@ class Container:
         return Intake(self.documents, self.settings.files_dir)
 
     @cached_property
+    def parser(self) -> SandboxedParser:
+        """Reads documents in sandboxed child processes, one per worker thread."""
+        from ingest.parsers.factory import make_parser
+
+        return make_parser(self.settings.ingest, processes=self.settings.ingest.worker_concurrency)
+
+    @cached_property
     def pipeline(self) -> IngestionPipeline:
         """Processes registered versions into the index (the workers' side)."""
         return self.make_pipeline(self.documents, self.embedder, self.index)
@@ -151,11 +159,10 @@ class Container:
         self, documents: DocumentRegistry, embedder: Embedder, index: VectorIndex
     ) -> IngestionPipeline:
         """A pipeline over the given stores (benchmarks use isolated ones)."""
-        from ingest.parsers.registry import ParserRegistry
         from ingest.pipeline import IngestionPipeline
 
-        parser = ParserRegistry(self.settings.ingest.max_file_mb * 1_000_000)
-        return IngestionPipeline(documents, parser, self.chunker(), embedder, index)
+        max_chunks = self.settings.ingest.max_chunks
+        return IngestionPipeline(documents, self.parser, self.chunker(), embedder, index, max_chunks)
 
     @cached_property
     def celery(self) -> Celery:
@@ -199,6 +206,8 @@ class Container:
 
     def close(self) -> None:
         """Release the vector index and the database."""
+        if "parser" in self.__dict__:
+            self.parser.close()
         if "index" in self.__dict__:
             self.index.close()
         if "engine" in self.__dict__:

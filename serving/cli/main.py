@@ -40,6 +40,7 @@ def serve(
     worker = None
     if container.runs_worker:
         _ = container.index  # this process owns the index and writes to it
+        container.parser.start()
         worker = container.embedded_worker()
         worker.start()
         container.queue.reconcile()
@@ -59,7 +60,9 @@ def worker(
     queues: Annotated[
         str, typer.Option(help="Comma-separated queues: ingest (heavy), light.")
     ] = "ingest,light",
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Tasks run at once.")] = 1,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Tasks run at once (default: settings).")
+    ] = None,
     beat: Annotated[bool, typer.Option(help="Also run the periodic schedule (reconciler, syncs).")] = True,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
 ) -> None:
@@ -72,6 +75,8 @@ def worker(
     if not chosen or set(chosen) - set(QUEUES):
         raise InvalidInput(f"--queues takes a comma-separated subset of {', '.join(QUEUES)}")
     container = build()
+    if concurrency:
+        container.settings.ingest.worker_concurrency = concurrency
     if container.settings.ingest.broker_url is None:
         raise InvalidInput(
             "no broker configured (SILLOK_INGEST__BROKER_URL); `sillok serve` runs the worker itself"
@@ -79,12 +84,13 @@ def worker(
     if metrics_port:
         start_http_server(metrics_port, addr="127.0.0.1")
     if "ingest" in chosen:
-        _ = container.pipeline, container.index  # load the model and open the index once, up front
+        container.parser.start()  # load the model, the readers and the index once, up front
+        _ = container.pipeline
     container.queue.reconcile()
     container.celery.Worker(
         queues=chosen,
         pool="threads",
-        concurrency=concurrency,
+        concurrency=container.settings.ingest.worker_concurrency,
         beat=beat,
         schedule_filename=str(container.settings.data_dir / "beat-schedule"),
         loglevel=container.settings.log_level,
