@@ -3,10 +3,11 @@ keys, JSON errors and forbidden documents answered exactly like missing ones."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -128,3 +129,67 @@ def test_private_passages_reach_only_their_group(server: dict[str, str]) -> None
 def test_bootstrap_admin_token_is_accepted(server: dict[str, str]) -> None:
     reply = httpx.post(f"{server['base']}/api/v1/search", json={"query": "leave"}, headers=auth(ADMIN_TOKEN))
     assert reply.status_code == 200
+
+
+def found(server: dict[str, str], user: str, query: str, marker: str) -> bool:
+    body = {"query": query, "top_k": 20}
+    results = httpx.post(f"{server['base']}/api/v1/search", json=body, headers=auth(server[user])).json()
+    return any(marker in r["text"] for r in results["results"])
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.5)
+
+
+def test_document_lifecycle_over_rest(server: dict[str, str]) -> None:
+    base, hana, minsu = server["base"], auth(server["hana"]), auth(server["minsu"])
+    content = b"Offsite 2027: the HR team meets in Gangneung on 14 May to plan the wellness budget."
+    files = {"file": ("offsite.txt", content, "text/plain")}
+    refused = httpx.post(
+        f"{base}/api/v1/documents", headers=hana, files=files, data={"acl": '{"groups":["it"]}'}
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    accepted = httpx.post(
+        f"{base}/api/v1/documents", headers=hana, files=files, data={"acl": '{"groups":["hr"]}'}
+    )
+    assert accepted.status_code == 202, accepted.text
+    doc = accepted.json()["id"]
+    url = f"{base}/api/v1/documents/{doc}"
+    wait_for(lambda: httpx.get(url, headers=hana).json()["status"] == "indexed")
+    assert httpx.get(url, headers=hana).json()["chunks"] >= 1
+    original = httpx.get(f"{url}/content", headers=hana)
+    assert original.content == content and original.headers["x-content-type-options"] == "nosniff"
+    assert "attachment" in original.headers["content-disposition"]
+    missing = httpx.get(f"{base}/api/v1/documents/{'0' * 8}-0000-0000-0000-{'0' * 12}/content", headers=minsu)
+    assert httpx.get(f"{url}/content", headers=minsu).json() == missing.json()
+    assert not found(server, "minsu", "offsite in Gangneung", "Gangneung")
+
+    public = {"users": [], "groups": ["hr"], "public": True}
+    assert httpx.put(f"{url}/acl", headers=minsu, json=public).status_code == 404  # cannot see it: missing
+    assert httpx.put(f"{url}/acl", headers=hana, json=public).status_code == 200
+    wait_for(lambda: found(server, "minsu", "offsite in Gangneung", "Gangneung"))
+    assert httpx.delete(url, headers=minsu).status_code == 403  # may read it, may not delete it
+    assert httpx.put(f"{url}/acl", headers=hana, json={"groups": ["hr"]}).status_code == 200
+    assert not found(server, "minsu", "offsite in Gangneung", "Gangneung")  # the very next request
+
+    assert httpx.delete(url, headers=hana).status_code == 204
+    assert not found(server, "hana", "offsite in Gangneung", "Gangneung")
+    assert httpx.get(url, headers=hana).status_code == 404
+    metrics = httpx.get(f"{base}/metrics").text
+    assert 'sillok_document_versions{status="indexed"}' in metrics and "sillok_task_seconds_count" in metrics
+
+
+def test_oversized_upload_is_refused_before_it_is_read(server: dict[str, str]) -> None:
+    connection = http.client.HTTPConnection(server["base"].removeprefix("http://"), timeout=30)
+    connection.putrequest("POST", "/api/v1/documents")
+    connection.putheader("Authorization", f"Bearer {server['hana']}")
+    connection.putheader("Content-Type", "multipart/form-data; boundary=x")
+    connection.putheader("Content-Length", str(10**10))
+    connection.endheaders()
+    reply = connection.getresponse()
+    assert reply.status == 413
+    assert json.loads(reply.read())["error"]["code"] == "payload_too_large"
+    connection.close()
