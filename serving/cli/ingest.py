@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,11 +15,11 @@ from core.errors import DependencyUnavailable, InvalidInput
 from core.settings import AclRule
 from core.types import DocumentStatus
 from ingest.connectors.folder import sync_folder
-from ingest.connectors.report import Problem
+from ingest.connectors.report import Problem, SyncReport
 from ingest.pipeline import Outcome
 from serving.bootstrap import Container
 from serving.cli.console import err
-from serving.connectors import QueueSink
+from serving.connectors import QueueSink, sync_all
 
 FINAL = {DocumentStatus.INDEXED, DocumentStatus.FAILED, DocumentStatus.SUPERSEDED}
 _POLL_S = 0.5
@@ -79,8 +79,41 @@ def follow(container: Container, targets: list[tuple[Path, str, str]]) -> list[O
     return [outcomes[i] for i in range(len(targets))]
 
 
+def _report(sink: QueueSink, problems: list[Problem], removed: list[str], final: list[Outcome] | None) -> int:
+    """One line per file (its final status, or `queued`), per failure and per removal."""
+    for source in removed:
+        typer.echo(f"removed\t{source}\t\t")
+    for problem in problems:
+        typer.echo(f"failed\t{problem.item}\t\t{problem.reason}")
+    failed = len(problems)
+    for i, (path, reg) in enumerate(sink.taken):
+        if final is None:
+            typer.echo(f"queued\t{path}\t{reg.document_id}\t")
+            continue
+        outcome = final[i]
+        detail = f"{outcome.chunks} chunks" if outcome.status == "indexed" else (outcome.error or "")
+        failed += outcome.status == "failed"
+        typer.echo(f"{outcome.status.value}\t{path}\t{reg.document_id}\t{detail}")
+    if final is not None:
+        err.print(f"{len(sink.taken) + len(problems) - failed} indexed, {failed} failed")
+    return failed
+
+
+def _take_in(container: Container, wait: bool, feed: Callable[[QueueSink], SyncReport]) -> int:
+    """Feed files to a sink, then follow them to a final status when asked (or when the
+    worker runs here and must finish them before the process exits)."""
+    with worker_if_needed(container) as runner:
+        queue = None if runner == "server" else container.queue
+        sink = QueueSink(container.intake, container.documents, queue)
+        report = feed(sink)
+        final = None
+        if wait or runner == "local":
+            final = follow(container, [(path, reg.document_id, reg.version) for path, reg in sink.taken])
+    return _report(sink, report.errors, report.removed, final)
+
+
 def ingest_paths(container: Container, paths: Sequence[Path], acl: Acl, wait: bool) -> int:
-    """Register and queue files (folders are synced: deleted files leave the index too).
+    """Register and queue files; folders are synced, so their deleted files leave the index too.
 
     Prints one line per file; returns how many failed.
     """
@@ -88,31 +121,36 @@ def ingest_paths(container: Container, paths: Sequence[Path], acl: Acl, wait: bo
     if missing:
         raise InvalidInput(f"no such file or folder: {missing[0]}")
     rule = AclRule(prefix="", users=sorted(acl.users), groups=sorted(acl.groups), public=acl.public)
-    problems: list[Problem] = []
-    with worker_if_needed(container) as runner:
-        queue = None if runner == "server" else container.queue
-        sink = QueueSink(container.intake, container.documents, queue)
+
+    def feed(sink: QueueSink) -> SyncReport:
+        total = SyncReport()
         for path in paths:
             if path.is_dir():
                 report = sync_folder(path, sink, [rule.model_copy(update={"prefix": str(path.resolve())})])
-                problems += report.errors
-                for source in report.removed:
-                    typer.echo(f"removed\t{source}\t\t")
+                total.errors += report.errors
+                total.removed += report.removed
             else:
                 sink.submit(path, source=path.resolve().as_uri(), acl=acl)
-        targets = [(path, reg.document_id, reg.version) for path, reg in sink.taken]
-        if not wait and runner != "local":
-            for path, document_id, _ in targets:
-                typer.echo(f"queued\t{path}\t{document_id}\t")
-            return 0
-        outcomes = follow(container, targets)
-    failed = len(problems)
-    for problem in problems:
-        typer.echo(f"failed\t{problem.item}\t\t{problem.reason}")
-    for (path, document_id, _), outcome in zip(targets, outcomes, strict=True):
-        status = outcome.status.value
-        detail = f"{outcome.chunks} chunks" if status == "indexed" else (outcome.error or "")
-        failed += status == "failed"
-        typer.echo(f"{status}\t{path}\t{document_id}\t{detail}")
-    err.print(f"{len(targets) - failed + len(problems)} indexed, {failed} failed")
-    return failed
+        return total
+
+    return _take_in(container, wait, feed)
+
+
+def sync_connectors(container: Container, wait: bool) -> int:
+    """Run every configured connector once; prints like `ingest_paths`, returns how many failed."""
+    connectors = container.settings.connectors
+    if not (connectors.folders or connectors.web_seeds):
+        raise InvalidInput("no connectors configured (SILLOK_CONNECTORS__FOLDERS or __WEB_SEEDS)")
+
+    def feed(sink: QueueSink) -> SyncReport:
+        total = SyncReport()
+        for where, report in sync_all(container, sink):
+            err.print(
+                f"{where}: {len(report.new)} new, {len(report.changed)} changed, "
+                f"{report.unchanged} unchanged, {len(report.removed)} removed, {len(report.errors)} errors"
+            )
+            total.errors += report.errors
+            total.removed += report.removed
+        return total
+
+    return _take_in(container, wait, feed)

@@ -13,7 +13,7 @@ from serving.bootstrap import Container, build
 from serving.cli.bench import bench_app
 from serving.cli.console import emit_json, err
 from serving.cli.evaluate import eval_app
-from serving.cli.ingest import ingest_paths
+from serving.cli.ingest import ingest_paths, sync_connectors
 from serving.render import search_results
 
 app = typer.Typer(help="Sillok: private answers over company documents.", no_args_is_help=True)
@@ -119,6 +119,18 @@ def ingest(
     container = build()
     try:
         ingest_paths(container, paths, acl, wait)
+    finally:
+        container.close()
+
+
+@app.command()
+def sync(
+    wait: Annotated[bool, typer.Option("--wait", help="Block until each new version is final.")] = False,
+) -> None:
+    """Synchronise the configured folders and intranet sites now (they also sync on a schedule)."""
+    container = build()
+    try:
+        sync_connectors(container, wait)
     finally:
         container.close()
 

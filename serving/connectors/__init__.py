@@ -77,13 +77,14 @@ def _log(kind: str, where: str, report: SyncReport) -> None:
     )
 
 
-def sync_all(container: Container) -> None:
-    """Synchronise every configured folder and intranet site (the periodic task)."""
+def sync_all(container: Container, sink: QueueSink | None = None) -> list[tuple[str, SyncReport]]:
+    """Synchronise every configured folder and intranet site; (where, report) for each."""
     settings = container.settings.connectors
-    sink = QueueSink(container.intake, container.documents, container.queue)
+    sink = sink or QueueSink(container.intake, container.documents, container.queue)
+    reports: list[tuple[str, SyncReport]] = []
     for folder in settings.folders:
         try:
-            _log("folder", str(folder), sync_folder(folder, sink, settings.acl_rules))
+            reports.append((str(folder), sync_folder(folder, sink, settings.acl_rules)))
         except OSError as exc:
             log.warning("connector_failed", connector="folder", where=str(folder), error=str(exc))
     if settings.web_seeds:
@@ -98,4 +99,7 @@ def sync_all(container: Container) -> None:
             timeout_s=settings.web_timeout_s,
             max_bytes=container.settings.ingest.max_file_mb * 1_000_000,
         )
-        _log("web", ",".join(settings.web_seeds), report)
+        reports.append((", ".join(settings.web_seeds), report))
+    for where, done in reports:
+        _log("connector", where, done)
+    return reports

@@ -49,6 +49,34 @@ def test_reingesting_identical_content_changes_nothing(env: dict[str, str]) -> N
     assert [r["chunk_id"] for r in before["results"]] == [r["chunk_id"] for r in after["results"]]
 
 
+def test_folders_sync_by_content_and_propagate_deletions(env: dict[str, str], tmp_path: Path) -> None:
+    shared = tmp_path / "shared-drive"
+    (shared / "hr").mkdir(parents=True)
+    (shared / "hr" / "payroll.txt").write_text("Salaries are paid on the 25th of every month.")
+    (shared / "it").mkdir()
+    (shared / "it" / "wifi.txt").write_text("The guest wifi password rotates every Monday.")
+    rules = [{"prefix": str(shared / "hr"), "groups": ["board"]}, {"prefix": str(shared), "public": True}]
+    synced = {
+        **env,
+        "SILLOK_CONNECTORS__FOLDERS": json.dumps([str(shared)]),
+        "SILLOK_CONNECTORS__ACL_RULES": json.dumps(rules),
+    }
+    first = run(["sync", "--wait"], synced)
+    assert first.count("indexed\t") == 2, first
+    assert "payroll" not in json.dumps(
+        run_json(["search", "when are salaries paid", "--as", "bob", "--json"], env)
+    )
+    assert "25th" in json.dumps(
+        run_json(["search", "when are salaries paid", "--as", "alice", "--json"], env)
+    )
+    (shared / "it" / "wifi.txt").unlink()
+    second = run(["sync", "--wait"], synced)
+    assert "removed\t" in second and "wifi.txt" in second
+    assert "guest wifi" not in json.dumps(
+        run_json(["search", "guest wifi password", "--as", "bob", "--json"], env)
+    )
+
+
 def test_ask_answers_with_citations_in_english(env: dict[str, str]) -> None:
     answer = run_json(
         ["ask", "How many days of annual leave do employees get?", "--as", "bob", "--json"], env
