@@ -1,8 +1,8 @@
 """The README's two commands exist and are what CI runs; documented names match the code."""
 
 import re
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
