@@ -150,6 +150,102 @@ class ConnectorSettings(BaseModel):
         return [url for url in (_http_url(v) for v in value) if url]
 
 
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# Asymmetric signatures only: HS* would let anyone holding the public key forge tokens.
+SAFE_JWT_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+def identity_url(value: str | None, name: str) -> str | None:
+    """An https URL, or http only on the loopback (test identity providers)."""
+    if value is None or value == "":
+        return None
+    parsed = urlparse(value)
+    local = parsed.scheme == "http" and parsed.hostname in _LOCAL_HOSTS
+    if not parsed.netloc or not (parsed.scheme == "https" or local):
+        raise ValueError(f"{name} must be an https URL (http only on localhost), got {value!r}")
+    return value
+
+
+class OidcSettings(BaseModel):
+    """An OpenID Connect issuer whose access tokens are accepted as bearer credentials."""
+
+    issuer: str | None = None  # compared exactly with the `iss` claim; None: OIDC off
+    audience: str | None = None  # required with an issuer: the `aud` tokens must carry
+    jwks_url: str | None = None  # None: discovered from {issuer}/.well-known/openid-configuration
+    algorithms: list[str] = ["RS256", "ES256"]
+    username_claim: str = "preferred_username"  # falls back to `sub`
+    groups_claim: str = "groups"  # a list of strings; dots reach into nested claims
+    groups_prefix: str = ""  # only groups starting with it are kept, without it
+    client_id: str | None = None  # the web UI's authorization-code login
+    client_secret: SecretStr | None = None
+    leeway_s: float = Field(default=30.0, ge=0, le=300)  # clock skew allowed on exp/nbf/iat
+    timeout_s: float = Field(default=5.0, gt=0, le=60)  # discovery and JWKS requests
+    jwks_cache_s: float = Field(default=3600.0, ge=60)  # keys are refetched after this long
+    jwks_min_refresh_s: float = Field(default=30.0, ge=1)  # an unknown kid refetches at most this often
+
+    @field_validator("issuer")
+    @classmethod
+    def _check_issuer(cls, value: str | None) -> str | None:
+        return identity_url(value, "oidc.issuer")
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _check_jwks(cls, value: str | None) -> str | None:
+        return identity_url(value, "oidc.jwks_url")
+
+    @field_validator("algorithms")
+    @classmethod
+    def _safe_algorithms(cls, value: list[str]) -> list[str]:
+        unsafe = [a for a in value if a not in SAFE_JWT_ALGORITHMS]
+        if unsafe or not value:
+            raise ValueError(
+                f"oidc.algorithms may only list {', '.join(sorted(SAFE_JWT_ALGORITHMS))} "
+                f"(never none or HS*), got {', '.join(unsafe) or 'nothing'}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _audience_with_issuer(self) -> OidcSettings:
+        if self.issuer and not self.audience:
+            raise ValueError("oidc.audience is required when oidc.issuer is set")
+        return self
+
+
+def _origin(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/"):
+        raise ValueError(f"a CORS origin is scheme://host[:port], got {value!r}")
+    return f"{parsed.scheme}://{parsed.netloc}".lower()
+
+
+class LimitSettings(BaseModel):
+    """Abuse limits: request rates, failed-login throttling and cross-origin access."""
+
+    user_per_minute: int = Field(default=120, ge=0)  # sustained requests per user; 0: unlimited
+    key_per_minute: int = Field(default=120, ge=0)  # sustained requests per API key; 0: unlimited
+    burst: int = Field(default=30, ge=1)  # requests allowed at once (the bucket size)
+    login_failures_per_user: int = Field(default=10, ge=1)  # per 15 minutes, per username
+    login_failures_per_ip: int = Field(default=100, ge=1)  # per 15 minutes, per client address
+    redis_url: str | None = None  # None: the ingest broker when it is Redis, else in-process
+    cors_origins: list[str] = []  # origins allowed to call the API from a browser; none by default
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://", "memory://")):
+            raise ValueError("limits.redis_url must be a redis:// URL (or memory:// for in-process)")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [_origin(v) for v in value]
+
+
 class Settings(BaseSettings):
     """Everything Sillok can be configured with; see the README for each variable."""
 
@@ -168,6 +264,8 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     ingest: IngestSettings = IngestSettings()
     connectors: ConnectorSettings = ConnectorSettings()
+    oidc: OidcSettings = OidcSettings()
+    limits: LimitSettings = LimitSettings()
 
     @field_validator("database_url")
     @classmethod
