@@ -1,0 +1,1 @@
+"""Credentials other than API keys: OIDC access tokens and local passwords."""
