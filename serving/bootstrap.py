@@ -25,10 +25,13 @@ from retrieval.retriever import Retriever
 if TYPE_CHECKING:
     from celery import Celery
 
+    from core.auth.oidc import OidcAuthenticator
+    from core.auth.passwords import PasswordStore
     from ingest.chunking import Chunker
     from ingest.intake import Intake
     from ingest.parsers.sandbox import SandboxedParser
     from ingest.pipeline import IngestionPipeline
+    from serving.api.ratelimit import AbuseLimits
     from serving.worker.embedded import EmbeddedWorker
     from serving.worker.queue import TaskQueue
 
@@ -127,6 +130,27 @@ class Container:
             self.settings.llm.context_tokens,
             self.settings.retrieval.answer_sources,
         )
+
+    @cached_property
+    def oidc(self) -> OidcAuthenticator | None:
+        """Validates the configured issuer's access tokens; None when OIDC is off."""
+        from core.auth.oidc import make_oidc
+
+        return make_oidc(self.settings.oidc, self.users)
+
+    @cached_property
+    def passwords(self) -> PasswordStore:
+        """Local accounts' password hashes."""
+        from core.auth.passwords import PasswordStore
+
+        return PasswordStore(self.sessions)
+
+    @cached_property
+    def abuse_limits(self) -> AbuseLimits:
+        """Request rates and failed sign-ins, in Redis when one is configured."""
+        from serving.api.ratelimit import AbuseLimits, make_limiter
+
+        return AbuseLimits(make_limiter(self.settings), self.settings.limits)
 
     def chunker(self) -> Chunker:
         """A chunker sized in the embedder's tokens."""

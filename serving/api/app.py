@@ -8,6 +8,7 @@ from serving.api import documents
 from serving.api.errors import install_error_handlers
 from serving.api.limits import BodySizeLimit
 from serving.api.routes import router
+from serving.api.security import install_security
 from serving.bootstrap import Container
 from serving.metrics import register_ingestion_metrics
 
@@ -28,4 +29,5 @@ def create_app(container: Container) -> FastAPI:
     register_ingestion_metrics(container.documents.status_counts)
     upload_limit = container.settings.ingest.max_file_mb * 1_000_000 + _MULTIPART_SLACK
     app.add_middleware(BodySizeLimit, max_bytes=upload_limit)
+    install_security(app, container.settings)  # outermost: every response gets the headers
     return app
