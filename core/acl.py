@@ -76,3 +76,29 @@ class Principal:
     def can_read(self, acl_tokens: Iterable[str]) -> bool:
         """True when the principal holds at least one of `acl_tokens`."""
         return not self.tokens().isdisjoint(acl_tokens)
+
+
+def explain(principal: Principal, acl: Acl) -> list[dict[str, str]]:
+    """Why `principal` may read a document with `acl`: each of its tokens that matches an ACL
+    entry, with the entry and a sentence. Empty when it may not."""
+    reasons: list[dict[str, str]] = []
+    held = principal.tokens()
+    if acl.public and PUBLIC in held:
+        reasons.append({"token": PUBLIC, "entry": "public", "reason": "the document is public"})
+    if principal.username in acl.users and user_token(principal.username) in held:
+        reasons.append(
+            {
+                "token": user_token(principal.username),
+                "entry": f"users: {principal.username}",
+                "reason": "you are named in the document's ACL",
+            }
+        )
+    for group in sorted(acl.groups & principal.groups):
+        reasons.append(
+            {
+                "token": group_token(group),
+                "entry": f"groups: {group}",
+                "reason": f"you are a member of {group}",
+            }
+        )
+    return reasons

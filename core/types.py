@@ -53,6 +53,13 @@ def point_id(document_id: str, version: str, index: int) -> str:
     return str(uuid.uuid5(POINT_NAMESPACE, f"{document_id}:{version}:{index}"))
 
 
+def chunk_position(document_id: str, version: str | None, chunk_count: int, chunk_id: str) -> int | None:
+    """The index of `chunk_id` among a version's chunks, or None when it is not one of them."""
+    if version is None:
+        return None
+    return next((i for i in range(chunk_count) if point_id(document_id, version, i) == chunk_id), None)
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A passage of one document version, as stored in the vector index."""
@@ -90,6 +97,7 @@ class Citation:
     title: str
     page: int | None
     snippet: str
+    version: str | None = None  # the document version the passage came from
 
     def as_dict(self) -> dict[str, object]:
         """The public JSON shape of a citation."""

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.acl import Principal, valid_name
-from core.db.models import ApiKey, Group, Membership, User
+from core.db.models import ApiKey, Group, Membership, User, iso
 from core.errors import InvalidInput, NotFound
 
 KEY_PREFIX = "slk_"
@@ -22,6 +22,16 @@ BOOTSTRAP_ADMIN = "admin"
 def hash_key(key: str) -> str:
     """SHA-256 of an API key (keys are random, so a plain digest is safe to store)."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _record(user: User) -> dict[str, object]:
+    return {
+        "username": user.username,
+        "email": user.email,
+        "groups": sorted(m.group.name for m in user.memberships),
+        "admin": user.is_admin,
+        "created_at": iso(user.created_at),
+    }
 
 
 def _principal(user: User) -> Principal:
@@ -89,6 +99,52 @@ class UserDirectory:
             user = self._user(session, username)
             session.add(ApiKey(user_id=user.id, prefix=key[:12], key_hash=hash_key(key)))
         return key
+
+    def revoke_key(self, username: str, prefix: str) -> None:
+        """Revoke the user's key that starts with `prefix`; it stops working at once."""
+        with self._sessions.begin() as session:
+            user = self._user(session, username)
+            key = session.scalar(
+                select(ApiKey).where(
+                    ApiKey.user_id == user.id, ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)
+                )
+            )
+            if key is None:
+                raise NotFound("no such active key")
+            key.revoked_at = datetime.now(UTC)
+
+    def keys(self, username: str) -> list[dict[str, object]]:
+        """The user's keys: prefix, creation, last use and revocation (never the key itself)."""
+        with self._sessions() as session:
+            user = self._user(session, username)
+            rows = session.scalars(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id))
+            return [
+                {
+                    "prefix": k.prefix,
+                    "created_at": iso(k.created_at),
+                    "last_used_at": iso(k.last_used_at),
+                    "revoked_at": iso(k.revoked_at),
+                }
+                for k in rows
+            ]
+
+    def describe(self, username: str) -> dict[str, object]:
+        """A user's public record."""
+        with self._sessions() as session:
+            return _record(self._user(session, username))
+
+    def list_users(self) -> list[dict[str, object]]:
+        """Every user, by name."""
+        with self._sessions() as session:
+            return [_record(u) for u in session.scalars(select(User).order_by(User.username))]
+
+    def list_groups(self) -> list[dict[str, object]]:
+        """Every group with its members."""
+        with self._sessions() as session:
+            groups = session.scalars(select(Group).order_by(Group.name)).all()
+            return [
+                {"name": g.name, "members": sorted(m.user.username for m in g.memberships)} for g in groups
+            ]
 
     def principal(self, username: str) -> Principal:
         """The principal of an existing user (for trusted entrances such as the local CLI)."""

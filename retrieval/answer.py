@@ -31,7 +31,7 @@ def citations_for(numbers: Sequence[int], sources: Sequence[ScoredChunk]) -> tup
     for n in sorted(seen):
         chunk = sources[n - 1].chunk
         snippet = chunk.text if len(chunk.text) <= SNIPPET_CHARS else chunk.text[:SNIPPET_CHARS] + "…"
-        out.append(Citation(n, chunk.document_id, chunk.id, chunk.title, chunk.page, snippet))
+        out.append(Citation(n, chunk.document_id, chunk.id, chunk.title, chunk.page, snippet, chunk.version))
     return tuple(out)
 
 

@@ -13,6 +13,8 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.audit import AuditLog
+from core.conversations import Conversations
 from core.db.engine import make_engine, migrate, session_factory
 from core.documents import DocumentRegistry
 from core.embeddings import make_embedder
@@ -93,6 +95,16 @@ class Container:
         """Users, groups and keys."""
         token = self.settings.bootstrap_admin_token
         return UserDirectory(self.sessions, token.get_secret_value() if token else None)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """The audit log."""
+        return AuditLog(self.sessions)
+
+    @cached_property
+    def conversations(self) -> Conversations:
+        """Chat conversations per user."""
+        return Conversations(self.sessions)
 
     @cached_property
     def embedder(self) -> Embedder:

@@ -16,10 +16,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
-from core.acl import Acl, Principal
+from core.acl import Acl, Principal, explain
+from core.audit import Shown
 from core.db.models import Document
 from core.documents import acl_of
 from core.errors import Forbidden, InvalidInput, NotFound
+from core.types import chunk_position
 from serving.api.deps import ContainerDep, CurrentPrincipal
 from serving.api.schemas import AclBody
 from serving.bootstrap import Container
@@ -71,7 +73,15 @@ def _check_grant(acl: Acl, principal: Principal) -> None:
         raise Forbidden(f"you can only share with your own groups, not {', '.join(sorted(foreign))}")
 
 
+def _audit_read(container: Container, principal: Principal, doc: Document, action: str) -> None:
+    shown = [Shown(doc.id, doc.current_version, None)]
+    container.audit.record(principal.username, action, "rest", {"document_id": doc.id}, shown)
+
+
 def _owned(container: Container, principal: Principal, document_id: str) -> Document:
+    """A document the caller may change: an admin may manage any, others what they uploaded."""
+    if principal.is_admin:
+        return container.documents.get(document_id)
     doc = container.documents.readable(principal, document_id)
     if not (principal.is_admin or doc.uploaded_by == principal.username):
         raise Forbidden("only the uploader or an admin can change this document")
@@ -113,6 +123,13 @@ async def upload(request: Request, principal: CurrentPrincipal, container: Conta
     if registration.acl_changed:
         await run_in_threadpool(container.queue.apply_acl, registration.document_id)
     doc = await run_in_threadpool(container.documents.get, registration.document_id)
+    detail = {
+        "document_id": doc.id,
+        "version": registration.version,
+        "filename": filename,
+        "acl": acl.as_dict(),
+    }
+    await run_in_threadpool(container.audit.record, principal.username, "document.upload", "rest", detail)
     return {"id": doc.id, "status": doc.status, "version": registration.version}
 
 
@@ -125,7 +142,9 @@ def list_documents(principal: CurrentPrincipal, container: ContainerDep) -> dict
 @router.get("/{document_id}")
 def get_document(document_id: str, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
     """One document with its status, failure reason and progress."""
-    return document_view(container.documents.readable(principal, document_id), container)
+    doc = container.documents.readable(principal, document_id)
+    _audit_read(container, principal, doc, "document.read")
+    return document_view(doc, container)
 
 
 @router.get("/{document_id}/content", response_class=FileResponse)
@@ -136,6 +155,7 @@ def document_content(document_id: str, principal: CurrentPrincipal, container: C
     version = version or container.documents.latest(doc.id)
     if version is None or not Path(version.stored_path).is_file():
         raise NotFound("document not found")
+    _audit_read(container, principal, doc, "document.content")
     return FileResponse(
         version.stored_path,
         filename=doc.filename,
@@ -149,18 +169,46 @@ def update_acl(
     document_id: str, body: AclBody, principal: CurrentPrincipal, container: ContainerDep
 ) -> dict[str, Any]:
     """Replace who may read a document; revocations apply to the very next request."""
-    _owned(container, principal, document_id)
+    before = acl_of(_owned(container, principal, document_id)).as_dict()
     acl = body.to_acl()
     _check_grant(acl, principal)
     container.documents.set_acl(document_id, acl)
     container.queue.apply_acl(document_id)
+    detail = {"document_id": document_id, "before": before, "after": acl.as_dict()}
+    container.audit.record(principal.username, "document.acl", "rest", detail)
     return {"id": document_id, "acl": acl.as_dict()}
 
 
 @router.delete("/{document_id}", status_code=204)
 def delete_document(document_id: str, principal: CurrentPrincipal, container: ContainerDep) -> Response:
     """Delete a document; it disappears from every answer on the next request."""
-    _owned(container, principal, document_id)
+    doc = _owned(container, principal, document_id)
+    detail = {"document_id": doc.id, "title": doc.title, "acl": acl_of(doc).as_dict()}
     container.documents.delete(document_id)
     container.queue.purge(document_id)
+    container.audit.record(principal.username, "document.delete", "rest", detail)
     return Response(status_code=204)
+
+
+@router.get("/{document_id}/why")
+def why(
+    document_id: str, principal: CurrentPrincipal, container: ContainerDep, chunk_id: str | None = None
+) -> dict[str, Any]:
+    """Why the caller may see this document (and chunk): which of their tokens matched which
+    ACL entry of which version. A document they may not see is a 404 like a missing one."""
+    doc = container.documents.readable(principal, document_id)
+    acl = acl_of(doc)
+    answer: dict[str, Any] = {
+        "document_id": doc.id,
+        "title": doc.title,
+        "version": doc.current_version,
+        "acl": acl.as_dict(),
+        "your_tokens": sorted(principal.tokens()),
+        "matches": explain(principal, acl),
+    }
+    if chunk_id is not None:
+        index = chunk_position(doc.id, doc.current_version, doc.chunk_count, chunk_id)
+        if index is None:
+            raise NotFound("chunk not found")
+        answer["chunk"] = {"id": chunk_id, "index": index}
+    return answer

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from core.errors import SillokError
-from core.types import Answer
+from serving import asking
 from serving.api.deps import ContainerDep, CurrentPrincipal
 from serving.api.errors import error_response
 from serving.api.schemas import ChatRequest, SearchRequest
@@ -21,7 +21,6 @@ from serving.bootstrap import Container
 from serving.render import search_results
 
 router = APIRouter()
-QUESTIONS = Counter("sillok_questions_total", "Questions answered", ["channel", "mode", "grounded"])
 
 
 @router.get("/healthz", tags=["health"])
@@ -73,7 +72,7 @@ def metrics() -> PlainTextResponse:
 @router.post("/api/v1/search", tags=["search"])
 def search(body: SearchRequest, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
     """Ranked passages the caller may read."""
-    return search_results(container.retriever.search(principal, body.query, body.top_k))
+    return search_results(asking.search(container, principal, body.query, body.top_k, "rest"))
 
 
 def _sse(event: str, data: object) -> str:
@@ -84,20 +83,18 @@ def _sse(event: str, data: object) -> str:
 def chat(
     body: ChatRequest, principal: CurrentPrincipal, container: ContainerDep
 ) -> dict[str, Any] | StreamingResponse:
-    """A grounded answer with citations; Server-Sent Events when `stream` is true."""
-    conversation_id = body.conversation_id or str(uuid.uuid4())
-    parts = container.answers.stream(principal, body.message)
+    """A grounded answer with citations, kept in the caller's conversation; Server-Sent Events
+    (`delta` events, then one `answer` event) when `stream` is true."""
+    parts = asking.ask(container, principal, body.message, body.conversation_id, "rest")
     if not body.stream:
-        answer = next(p for p in parts if isinstance(p, Answer))
-        QUESTIONS.labels("rest", answer.mode, str(answer.grounded).lower()).inc()
-        return {**answer.as_dict(), "conversation_id": conversation_id}
+        return asking.final(parts).as_dict()
+    first = next(parts)  # an unknown conversation is a 404 before the stream starts
 
     def events() -> Iterator[str]:
         try:
-            for part in parts:
-                if isinstance(part, Answer):
-                    QUESTIONS.labels("rest", part.mode, str(part.grounded).lower()).inc()
-                    yield _sse("answer", {**part.as_dict(), "conversation_id": conversation_id})
+            for part in itertools.chain([first], parts):
+                if isinstance(part, asking.Reply):
+                    yield _sse("answer", part.as_dict())
                 else:
                     yield _sse("delta", {"text": part})
         except SillokError as exc:

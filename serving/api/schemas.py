@@ -32,3 +32,25 @@ class AclBody(BaseModel):
     def to_acl(self) -> Acl:
         """The validated ACL (names checked)."""
         return Acl.of(self.users, self.groups, self.public)
+
+
+class NewUser(BaseModel):
+    """`POST /api/v1/users`."""
+
+    username: str = Field(min_length=1, max_length=128)
+    email: str | None = Field(default=None, max_length=320)
+    groups: list[str] = Field(default_factory=list, max_length=1000)
+    admin: bool = False
+
+
+class GroupsBody(BaseModel):
+    """`PUT /api/v1/users/{username}/groups`."""
+
+    groups: list[str] = Field(max_length=1000)
+
+
+class FeedbackBody(BaseModel):
+    """`POST /api/v1/messages/{id}/feedback`: thumbs up (1) or down (-1), and a comment."""
+
+    rating: int = Field(ge=-1, le=1)
+    comment: str | None = Field(default=None, max_length=4000)

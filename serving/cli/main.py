@@ -9,16 +9,19 @@ import typer
 
 from core.acl import Acl
 from core.errors import InvalidInput, SillokError
+from serving import asking
 from serving.bootstrap import Container, build
+from serving.cli.audit import audit_app
 from serving.cli.bench import bench_app
 from serving.cli.console import emit_json, err
 from serving.cli.evaluate import eval_app
 from serving.cli.ingest import ingest_paths, sync_connectors
+from serving.cli.users import users_app
 from serving.render import search_results
 
 app = typer.Typer(help="Sillok: private answers over company documents.", no_args_is_help=True)
-users_app = typer.Typer(help="Manage users and API keys.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 
@@ -143,9 +146,11 @@ def ask(
 ) -> None:
     """One grounded answer, as that user."""
     container = build()
-    answer = container.answers.answer(container.users.principal(as_user), question)
+    principal = container.users.principal(as_user)
+    reply = asking.final(asking.ask(container, principal, question, None, "cli"))
+    answer = reply.answer
     if as_json:
-        emit_json(answer.as_dict())
+        emit_json(reply.as_dict())
         return
     typer.echo(answer.text)
     for c in answer.citations:
@@ -161,32 +166,14 @@ def search(
 ) -> None:
     """Ranked passages readable by that user."""
     container = build()
-    results = search_results(container.retriever.search(container.users.principal(as_user), query, top_k))
+    principal = container.users.principal(as_user)
+    results = search_results(asking.search(container, principal, query, top_k, "cli"))
     if as_json:
         emit_json(results)
         return
     for r in results["results"]:
         page = f" p. {r['page']}" if r["page"] else ""
         typer.echo(f"{r['score']:.3f}  {r['title']}{page}\n       {r['text'][:160]!r}")
-
-
-@users_app.command("add")
-def users_add(
-    name: Annotated[str, typer.Argument(help="Username.")],
-    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
-    group: Annotated[list[str] | None, typer.Option("--group", help="Group membership.")] = None,
-    admin: Annotated[bool, typer.Option("--admin", help="Grant the admin role.")] = False,
-) -> None:
-    """Create a user (idempotent)."""
-    principal = build().users.add_user(name, email, group or (), admin)
-    groups = ",".join(sorted(principal.groups)) or "-"
-    typer.echo(f"{principal.username}\tgroups={groups}\tadmin={principal.is_admin}")
-
-
-@users_app.command("token")
-def users_token(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
-    """Print a new API key for that user (the last line of stdout is the key)."""
-    typer.echo(build().users.issue_key(name))
 
 
 def main() -> None:

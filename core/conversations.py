@@ -1,0 +1,128 @@
+"""Chat conversations, their messages and feedback, kept per user.
+
+A conversation is visible to its owner only; anyone else asking for it gets the same 404 as
+for one that does not exist. Messages keep the citations that were shown, so history can be
+re-checked against the ACLs of today before it is shown again (see `visible_message`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from core.db.models import Conversation, Feedback, Message, iso
+from core.errors import InvalidInput, NotFound
+from core.types import Answer
+
+WITHHELD = "This answer is no longer shown: a source it cites is not available to you any more."
+_TITLE_CHARS = 80
+
+
+def visible_message(message: Message, readable: Collection[str]) -> dict[str, Any]:
+    """A stored message as its owner may see it now: withheld if any cited document is no
+    longer readable (`readable` holds the ids of the cited documents the owner may read)."""
+    cited = {c["document_id"] for c in message.citations}
+    withheld = not cited <= set(readable)
+    return {
+        "id": message.id,
+        "question": message.question,
+        "answer": WITHHELD if withheld else message.answer,
+        "grounded": message.grounded and not withheld,
+        "mode": message.mode,
+        "citations": [] if withheld else message.citations,
+        "withheld": withheld,
+        "channel": message.channel,
+        "created_at": iso(message.created_at),
+    }
+
+
+class Conversations:
+    """Conversation storage; every method takes the owner's username."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def record(
+        self, username: str, conversation_id: str | None, question: str, answer: Answer, channel: str
+    ) -> tuple[str, int]:
+        """Append a question and its answer; a new conversation when no id is given.
+
+        Returns (conversation id, message id).
+        """
+        with self._sessions.begin() as session:
+            if conversation_id is None:
+                conversation = Conversation(
+                    id=str(uuid.uuid4()), username=username, title=" ".join(question.split())[:_TITLE_CHARS]
+                )
+                session.add(conversation)
+            else:
+                conversation = self._owned(session, username, conversation_id)
+            message = Message(
+                question=question,
+                answer=answer.text,
+                grounded=answer.grounded,
+                mode=answer.mode,
+                citations=[{**c.as_dict(), "version": c.version} for c in answer.citations],
+                channel=channel,
+            )
+            conversation.messages.append(message)
+            session.flush()
+            return conversation.id, message.id
+
+    def check(self, username: str, conversation_id: str) -> None:
+        """Raise NotFound unless the conversation exists and belongs to `username`."""
+        with self._sessions() as session:
+            self._owned(session, username, conversation_id)
+
+    def for_user(self, username: str) -> list[dict[str, Any]]:
+        """The user's conversations, most recent first."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(Conversation)
+                .where(Conversation.username == username)
+                .order_by(Conversation.updated_at.desc())
+            ).all()
+            return [{"id": c.id, "title": c.title, "updated_at": iso(c.updated_at)} for c in rows]
+
+    def get(self, username: str, conversation_id: str) -> Conversation:
+        """One of the user's conversations with its messages loaded."""
+        with self._sessions() as session:
+            return self._owned(session, username, conversation_id)
+
+    def delete(self, username: str, conversation_id: str) -> None:
+        """Delete one of the user's conversations."""
+        with self._sessions.begin() as session:
+            session.delete(self._owned(session, username, conversation_id))
+
+    def feedback(self, username: str, message_id: int, rating: int, comment: str | None) -> None:
+        """Store (or replace) the user's thumbs up (+1) or down (-1) on one of their answers."""
+        if rating not in (1, -1):
+            raise InvalidInput("rating must be 1 (thumbs up) or -1 (thumbs down)")
+        with self._sessions.begin() as session:
+            message = session.get(Message, message_id)
+            if message is None or message.conversation.username != username:
+                raise NotFound("message not found")
+            existing = session.scalar(
+                select(Feedback).where(Feedback.message_id == message_id, Feedback.username == username)
+            )
+            if existing is None:
+                session.add(
+                    Feedback(message_id=message_id, username=username, rating=rating, comment=comment)
+                )
+            else:
+                existing.rating, existing.comment = rating, comment
+
+    @staticmethod
+    def _owned(session: Session, username: str, conversation_id: str) -> Conversation:
+        conversation = session.scalar(
+            select(Conversation)
+            .where(Conversation.id == conversation_id, Conversation.username == username)
+            .options(selectinload(Conversation.messages))
+        )
+        if conversation is None:
+            raise NotFound("conversation not found")
+        return conversation

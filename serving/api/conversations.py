@@ -1,0 +1,56 @@
+"""A user's conversations and feedback; another user's conversation is a 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from core.conversations import visible_message
+from serving.api.deps import ContainerDep, CurrentPrincipal
+from serving.api.schemas import FeedbackBody
+
+router = APIRouter(prefix="/api/v1", tags=["chat"])
+
+
+@router.get("/conversations")
+def list_conversations(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
+    """The caller's conversations, most recent first."""
+    return {"conversations": container.conversations.for_user(principal.username)}
+
+
+@router.get("/conversations/{conversation_id}")
+def get_conversation(
+    conversation_id: str, principal: CurrentPrincipal, container: ContainerDep
+) -> dict[str, Any]:
+    """One conversation with its messages, re-checked against today's ACLs: an answer citing a
+    document the caller may no longer read is withheld."""
+    conversation = container.conversations.get(principal.username, conversation_id)
+    cited = {c["document_id"] for m in conversation.messages for c in m.citations}
+    readable = container.documents.readable_versions(principal, cited)
+    return {
+        "id": conversation.id,
+        "title": conversation.title,
+        "messages": [visible_message(m, readable) for m in conversation.messages],
+    }
+
+
+@router.delete("/conversations/{conversation_id}", status_code=204)
+def delete_conversation(
+    conversation_id: str, principal: CurrentPrincipal, container: ContainerDep
+) -> Response:
+    """Delete one of the caller's conversations."""
+    container.conversations.delete(principal.username, conversation_id)
+    return Response(status_code=204)
+
+
+@router.post("/messages/{message_id}/feedback", status_code=204)
+def feedback(
+    message_id: int, body: FeedbackBody, principal: CurrentPrincipal, container: ContainerDep
+) -> Response:
+    """Thumbs up (1) or down (-1), with an optional comment, on one of the caller's answers."""
+    container.conversations.feedback(principal.username, message_id, body.rating, body.comment)
+    container.audit.record(
+        principal.username, "feedback", "rest", {"message_id": message_id, "rating": body.rating}
+    )
+    return Response(status_code=204)

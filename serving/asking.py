@@ -1,0 +1,82 @@
+"""Questions from any channel: answer, keep the conversation, audit what was shown.
+
+REST chat, the OpenAI-compatible endpoint, the CLI and the bots all go through `ask` and
+`search`, so every channel has the same ACL filter, history and audit trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client import Counter
+
+from core.acl import Principal
+from core.audit import Shown
+from core.types import Answer, ScoredChunk
+from serving.bootstrap import Container
+
+QUESTIONS = Counter("sillok_questions_total", "Questions answered", ["channel", "mode", "grounded"])
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The final answer with where it was stored."""
+
+    answer: Answer
+    conversation_id: str
+    message_id: int
+
+    def as_dict(self) -> dict[str, object]:
+        """The contract's answer object plus the conversation and message ids."""
+        return {
+            **self.answer.as_dict(),
+            "conversation_id": self.conversation_id,
+            "message_id": self.message_id,
+        }
+
+
+def ask(
+    container: Container, principal: Principal, question: str, conversation_id: str | None, channel: str
+) -> Iterator[str | Reply]:
+    """Text pieces as they are generated, then the stored `Reply` (always last).
+
+    A conversation id that is not the caller's is refused before anything is retrieved.
+    """
+    if conversation_id is not None:
+        container.conversations.check(principal.username, conversation_id)
+    for part in container.answers.stream(principal, question):
+        if not isinstance(part, Answer):
+            yield part
+            continue
+        conversation, message = container.conversations.record(
+            principal.username, conversation_id, question, part, channel
+        )
+        shown = [Shown(c.document_id, c.version, c.chunk_id) for c in part.citations]
+        detail = {"question": question, "conversation_id": conversation, "message_id": message}
+        container.audit.record(
+            principal.username, "chat", channel, {**detail, "grounded": part.grounded}, shown
+        )
+        QUESTIONS.labels(channel, part.mode, str(part.grounded).lower()).inc()
+        yield Reply(part, conversation, message)
+
+
+def final(parts: Iterator[str | Reply]) -> Reply:
+    """Run `ask` to the end and return its reply."""
+    reply: Reply | None = None
+    for part in parts:
+        if isinstance(part, Reply):
+            reply = part
+    if reply is None:
+        raise RuntimeError("the answer stream ended without an answer")
+    return reply
+
+
+def search(
+    container: Container, principal: Principal, query: str, top_k: int, channel: str
+) -> list[ScoredChunk]:
+    """Ranked passages the principal may read, audited."""
+    hits = container.retriever.search(principal, query, top_k)
+    shown = [Shown(h.chunk.document_id, h.chunk.version, h.chunk.id) for h in hits]
+    container.audit.record(principal.username, "search", channel, {"query": query, "top_k": top_k}, shown)
+    return hits

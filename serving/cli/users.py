@@ -1,0 +1,89 @@
+"""`sillok users`: users, groups and API keys from the command line (audited as channel cli)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from serving.bootstrap import Container, build
+
+users_app = typer.Typer(help="Manage users, groups and API keys.", no_args_is_help=True)
+
+
+def _audit(container: Container, action: str, detail: dict[str, Any]) -> None:
+    container.audit.record(None, action, "cli", detail)
+
+
+@users_app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="Username.")],
+    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
+    group: Annotated[list[str] | None, typer.Option("--group", help="Group membership.")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Grant the admin role.")] = False,
+) -> None:
+    """Create a user (idempotent)."""
+    container = build()
+    principal = container.users.add_user(name, email, group or (), admin)
+    _audit(container, "user.create", {"user": container.users.describe(name)})
+    groups = ",".join(sorted(principal.groups)) or "-"
+    typer.echo(f"{principal.username}\tgroups={groups}\tadmin={principal.is_admin}")
+
+
+@users_app.command("token")
+def token(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
+    """Print a new API key for that user (the last line of stdout is the key)."""
+    container = build()
+    key = container.users.issue_key(name)
+    _audit(container, "key.issue", {"user": name, "prefix": key[:12]})
+    typer.echo(key)
+
+
+@users_app.command("list")
+def list_users() -> None:
+    """Every user with groups and role, one JSON object per line."""
+    for user in build().users.list_users():
+        typer.echo(json.dumps(user, ensure_ascii=False))
+
+
+@users_app.command("groups")
+def groups(
+    name: Annotated[str, typer.Argument(help="Username.")],
+    group: Annotated[list[str] | None, typer.Option("--group", help="The new set of groups.")] = None,
+) -> None:
+    """Replace a user's groups (no --group: none); applies to the next request."""
+    container = build()
+    before = container.users.describe(name)["groups"]
+    principal = container.users.set_groups(name, group or ())
+    _audit(container, "user.groups", {"user": name, "before": before, "after": sorted(principal.groups)})
+    typer.echo(f"{name}\tgroups={','.join(sorted(principal.groups)) or '-'}")
+
+
+@users_app.command("remove")
+def remove(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
+    """Delete a user; their keys stop working at once."""
+    container = build()
+    before = container.users.describe(name)
+    container.users.remove_user(name)
+    _audit(container, "user.delete", {"before": before})
+    typer.echo(f"removed\t{name}")
+
+
+@users_app.command("keys")
+def keys(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
+    """The user's API keys (prefix, created, last used, revoked), one JSON object per line."""
+    for key in build().users.keys(name):
+        typer.echo(json.dumps(key))
+
+
+@users_app.command("revoke")
+def revoke(
+    name: Annotated[str, typer.Argument(help="Username.")],
+    prefix: Annotated[str, typer.Argument(help="The key's prefix (see `sillok users keys`).")],
+) -> None:
+    """Revoke one API key; it stops working at once."""
+    container = build()
+    container.users.revoke_key(name, prefix)
+    _audit(container, "key.revoke", {"user": name, "prefix": prefix})
+    typer.echo(f"revoked\t{prefix}")
