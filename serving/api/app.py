@@ -21,6 +21,8 @@ def create_app(container: Container) -> FastAPI:
         title="Sillok",
         version="1",
         description="Private answers over company documents, with per-user access control.",
+        docs_url=None,  # the interactive pages load scripts from a CDN; the schema is at /openapi.json
+        redoc_url=None,
     )
     app.state.container = container
     install_error_handlers(app)

@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.acl import Acl
-from core.settings import Settings
+from core.settings import LimitSettings, Settings
 from core.types import Chunk, point_id
 from serving.api.app import create_app
 from serving.bootstrap import Container
@@ -79,8 +79,9 @@ class World:
         for marker in (doc.canary, doc.title, doc.id, point_id(doc.id, doc.version, 0)):
             self.markers[marker] = doc
 
-    def check(self, user: str, route: str, body: str) -> None:
+    def check(self, user: str, route: str, status: int, body: str) -> None:
         self.requests += 1
+        assert status < 500 and status != 429, (route, status, body[:300])
         for marker in set(MARKERS.findall(body)):
             doc = self.markers.get(marker)
             if doc is not None and not self.readable(user, doc):
@@ -112,6 +113,7 @@ def settings_for(tmp: Path, database_url: str) -> Settings:
         database_url=database_url,
         bootstrap_admin_token=ADMIN,
         embedding={"backend": "sentence-transformers"},
+        limits=LimitSettings(user_per_minute=0, key_per_minute=0),  # this test is one fast client
         log_level="WARNING",
     )
 
@@ -157,12 +159,13 @@ def query_everything(world: World, user: str, rng: random.Random) -> None:
     client = world.client
 
     def get(route: str, path: str) -> None:
-        world.check(user, route, client.get(path, headers=auth).text)
+        reply = client.get(path, headers=auth)
+        world.check(user, route, reply.status_code, reply.text)
 
     def post(route: str, path: str, body: dict[str, object]) -> str:
-        text = client.post(path, headers=auth, json=body).text
-        world.check(user, route, text)
-        return text
+        reply = client.post(path, headers=auth, json=body)
+        world.check(user, route, reply.status_code, reply.text)
+        return reply.text
 
     post("search", "/api/v1/search", {"query": question, "top_k": 10})
     chat = post("chat", "/api/v1/chat", {"message": question})
