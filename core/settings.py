@@ -92,10 +92,24 @@ class ChunkingSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
-    """How many passages are retrieved and shown."""
+    """How passages are ranked, how many are retrieved and shown, and the optional reranker.
+
+    `hybrid` fuses dense vectors and BM25-style keyword vectors inside one Qdrant query; `rrf`
+    is weighted reciprocal rank fusion (`rrf_k`, `dense_weight`, `sparse_weight`), `dbsf`
+    distribution-based score fusion; `candidates` passages come from each side. A cross-encoder
+    in a local folder (`reranker_path`) reorders the best `rerank_depth` passages when set.
+    """
 
     top_k: int = Field(default=8, ge=1, le=100)
     answer_sources: int = Field(default=5, ge=1, le=50)
+    mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
+    fusion: Literal["rrf", "dbsf"] = "rrf"
+    rrf_k: int = Field(default=60, ge=1, le=1000)
+    dense_weight: float = Field(default=1.0, ge=0.0, le=100.0)
+    sparse_weight: float = Field(default=1.0, ge=0.0, le=100.0)
+    candidates: int = Field(default=100, ge=1, le=10_000)
+    reranker_path: Path | None = None
+    rerank_depth: int = Field(default=30, ge=1, le=1000)
 
 
 class IngestSettings(BaseModel):
@@ -229,9 +243,9 @@ def _origin(value: str) -> str:
 class LimitSettings(BaseModel):
     """Abuse limits: request rates, failed-login throttling and cross-origin access."""
 
-    user_per_minute: int = Field(default=120, ge=0)  # sustained requests per user; 0: unlimited
-    key_per_minute: int = Field(default=120, ge=0)  # sustained requests per API key; 0: unlimited
-    burst: int = Field(default=30, ge=1)  # requests allowed at once (the bucket size)
+    user_per_minute: int = Field(default=600, ge=0)  # sustained requests per user; 0: unlimited
+    key_per_minute: int = Field(default=600, ge=0)  # sustained requests per API key; 0: unlimited
+    burst: int = Field(default=120, ge=1)  # requests allowed at once (the bucket size)
     login_failures_per_user: int = Field(default=10, ge=1)  # per 15 minutes, per username
     login_failures_per_ip: int = Field(default=100, ge=1)  # per 15 minutes, per client address
     redis_url: str | None = None  # None: the ingest broker when it is Redis, else in-process
