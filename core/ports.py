@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from core.search import Query, SparseVector
 from core.types import Chunk, ParsedDocument, PointKey, ScoredChunk
 
 
@@ -47,21 +48,39 @@ class VectorIndex(Protocol):
     """A store of chunk vectors with their ACL tokens; every read is filtered by tokens inside it.
 
     Invariants every adapter must keep:
-    - `search` returns only chunks whose ACL tokens intersect `tokens`; empty `tokens` returns [].
+    - `search` and `query` return only chunks whose ACL tokens intersect `tokens`, and the ACL
+      filter runs inside the index, in every stage of a fused query; empty `tokens` returns [].
     - `upsert` is idempotent: the same chunk (same point id) stored twice is one point.
     - `delete_document(doc, keep_version=v)` removes every point of `doc` except those of `v`.
+    - A collection created before keyword vectors existed (`has_keywords` false) answers every
+      query by its dense part alone.
     """
 
     def ensure_collection(self, dimension: int, model: str) -> None:
-        """Create the collection and its payload indexes if absent; refuse a different model."""
+        """Create the collection (dense and sparse vectors, payload indexes) if absent; refuse a
+        different model."""
         ...
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        """Store chunks with their vectors (same order, same length)."""
+    @property
+    def has_keywords(self) -> bool:
+        """Whether sparse keyword vectors of the current analyzer are stored and searched."""
+        ...
+
+    def upsert(
+        self,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]],
+        sparse: Sequence[SparseVector] | None = None,
+    ) -> None:
+        """Store chunks with their dense vectors and, optionally, sparse keyword vectors (same order)."""
         ...
 
     def search(self, vector: Sequence[float], tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
-        """The `limit` nearest chunks readable with `tokens`, best first."""
+        """The `limit` nearest chunks readable with `tokens`, best first (dense only)."""
+        ...
+
+    def query(self, query: Query, tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
+        """The `limit` best chunks readable with `tokens` by dense, sparse or fused ranking."""
         ...
 
     def delete_document(self, document_id: str, keep_version: str | None = None) -> None:

@@ -14,6 +14,16 @@ from core.ports import DocumentParser, Embedder
 from ingest.corpus import read_jsonl
 from ingest.intake import Intake
 from ingest.pipeline import EMBED_BATCH, IngestionPipeline
+from ingest.reference import langchain_rate
+
+__all__ = [
+    "RecordingEmbedder",
+    "corpus_texts",
+    "file_texts",
+    "ingest_files",
+    "langchain_rate",
+    "raw_encode_rate",
+]
 
 
 @dataclass
@@ -85,31 +95,3 @@ def corpus_texts(path: Path, limit: int | None) -> Iterator[tuple[str, str]]:
         if limit is not None and i >= limit:
             return
         yield str(doc.get("title") or ""), str(doc.get("text") or "")
-
-
-def langchain_rate(embedder: Embedder, documents: Sequence[tuple[str, str]]) -> float:
-    """Chunks per second of the reference LangChain pipeline with the same embedder."""
-    from langchain_core.documents import Document
-    from langchain_core.embeddings import Embeddings
-    from langchain_qdrant import QdrantVectorStore
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
-    from qdrant_client import QdrantClient
-    from qdrant_client.models import Distance, VectorParams
-
-    class Adapter(Embeddings):
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            return embedder.embed_passages(texts)
-
-        def embed_query(self, text: str) -> list[float]:
-            return embedder.embed_query(text)
-
-    started = time.perf_counter()
-    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
-    chunks = splitter.split_documents([Document(text, metadata={"title": t}) for t, text in documents])
-    client = QdrantClient(location=":memory:")
-    client.create_collection(
-        "bench", vectors_config=VectorParams(size=embedder.dimension, distance=Distance.COSINE)
-    )
-    store = QdrantVectorStore(client=client, collection_name="bench", embedding=Adapter())
-    store.add_documents(chunks, batch_size=EMBED_BATCH)
-    return len(chunks) / max(time.perf_counter() - started, 1e-9)

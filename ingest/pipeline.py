@@ -17,6 +17,7 @@ import structlog
 from core.acl import Acl
 from core.documents import DocumentRegistry, acl_of
 from core.errors import DocumentError, DocumentTooLarge, EmptyDocument, NotFound
+from core.lexical import passage_vectors
 from core.ports import DocumentParser, Embedder, VectorIndex
 from core.types import Chunk, DocumentStatus
 from ingest.chunking import Chunker
@@ -82,7 +83,8 @@ class IngestionPipeline:
             )
             for start in range(0, len(chunks), EMBED_BATCH):
                 batch = chunks[start : start + EMBED_BATCH]
-                self._index.upsert(batch, self._embedder.embed_passages([embedding_text(c) for c in batch]))
+                texts = [embedding_text(c) for c in batch]
+                self._index.upsert(batch, self._embedder.embed_passages(texts), passage_vectors(texts))
                 self._registry.progress(document_id, version, start + len(batch), len(chunks))
         except DocumentError as exc:
             self._index.delete_version(document_id, version)

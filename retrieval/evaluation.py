@@ -13,10 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.acl import Principal
 from core.types import ScoredChunk
-
-EVAL_PRINCIPAL = Principal("eval", frozenset(), False)  # reads the public evaluation corpus
 
 
 def load_queries(path: Path) -> dict[str, str]:
@@ -82,18 +79,42 @@ class QueryResult:
 def run_queries(
     queries: dict[str, str],
     qrels: dict[str, dict[str, int]],
-    search: Callable[[str], list[ScoredChunk]],
+    rank: Callable[[str], list[str]],
 ) -> list[QueryResult]:
-    """Run every judged query, timing retrieval only."""
+    """Run every judged query through `rank` (query text → document ids, best first), timing it."""
     results = []
     for qid, text in queries.items():
         if qid not in qrels:
             continue
         started = time.perf_counter()
-        hits = search(text)
+        ranked = rank(text)
         elapsed = (time.perf_counter() - started) * 1000
-        results.append(QueryResult(qid, rank_documents(hits), elapsed))
+        results.append(QueryResult(qid, ranked, elapsed))
     return results
+
+
+def per_query(
+    results: Sequence[QueryResult], qrels: dict[str, dict[str, int]]
+) -> dict[str, dict[str, float]]:
+    """nDCG@10, Recall@5 and the rank of the first relevant document (0: none in the list) per query."""
+    out: dict[str, dict[str, float]] = {}
+    for r in results:
+        relevant = qrels[r.query_id]
+        first = next((i + 1 for i, d in enumerate(r.ranked) if d in relevant), 0)
+        out[r.query_id] = {
+            "ndcg@10": ndcg_at(r.ranked, relevant, 10),
+            "recall@5": recall_at(r.ranked, relevant, 5),
+            "first_relevant": float(first),
+        }
+    return out
+
+
+def recall_curve(results: Sequence[QueryResult], qrels: dict[str, dict[str, int]], depth: int) -> list[float]:
+    """Mean Recall@k for k = 1 … `depth`."""
+    return [
+        statistics.fmean(recall_at(r.ranked, qrels[r.query_id], k) for r in results)
+        for k in range(1, depth + 1)
+    ]
 
 
 def summarize(results: Sequence[QueryResult], qrels: dict[str, dict[str, int]]) -> dict[str, float | int]:

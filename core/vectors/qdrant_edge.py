@@ -7,6 +7,7 @@ API and its ingestion worker in one process.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import qdrant_edge as qe
 
 from core.errors import ConfigurationError, DependencyUnavailable
+from core.lexical import ANALYZER
+from core.search import Fusion, Query, SearchMode, SparseVector
 from core.types import Chunk, PointKey, ScoredChunk
 from core.vectors.payload import (
     ACL_KEY,
@@ -27,11 +30,23 @@ from core.vectors.payload import (
 )
 
 DENSE = "dense"
+SPARSE = "sparse"
 _META_FILE = "sillok_index.json"
+log = logging.getLogger(__name__)
 
 
 def _match(key: str, value: str) -> qe.FieldCondition:
     return qe.FieldCondition(key=key, match=qe.MatchValue(value))
+
+
+def _sparse(vector: SparseVector) -> qe.SparseVector:
+    return qe.SparseVector(list(vector.indices), list(vector.values))
+
+
+def _fusion(fusion: Fusion) -> Any:  # the stubs do not relate Fusion.Rrf to Fusion
+    if fusion.method == "dbsf":
+        return qe.Fusion.Dbsf()
+    return qe.Fusion.Rrf(k=fusion.k, weights=[fusion.dense_weight, fusion.sparse_weight])
 
 
 class QdrantEdgeIndex:
@@ -41,6 +56,7 @@ class QdrantEdgeIndex:
         self._path = path
         self._exact = exact
         self._shard: qe.EdgeShard | None = None
+        self._keywords = False  # whether the shard holds sparse vectors of the current analyzer
         if (path / _META_FILE).exists():
             try:
                 self._shard = qe.EdgeShard.load(str(path))
@@ -51,6 +67,7 @@ class QdrantEdgeIndex:
                         "running? stop it, or use a Qdrant server for several processes)"
                     ) from exc
                 raise
+            self._keywords = self._meta().get("sparse") == ANALYZER
 
     def _meta(self) -> dict[str, object]:
         return dict(json.loads((self._path / _META_FILE).read_text()))
@@ -71,44 +88,88 @@ class QdrantEdgeIndex:
                     f"the vector index at {self._path} holds vectors of model {stored!r}, not "
                     f"{model!r}; run `sillok reindex` or use another data directory"
                 )
+            if not self._keywords:
+                log.warning(
+                    "the vector index at %s has no current keyword vectors: dense search only "
+                    "until `sillok reindex`",
+                    self._path,
+                )
             return
         self._path.mkdir(parents=True, exist_ok=True)
         config = qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)}
+            vectors={DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
         )
         shard = qe.EdgeShard.create(str(self._path), config)
         for key in INDEXED_KEYWORDS:
             shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
         shard.flush()
-        (self._path / _META_FILE).write_text(json.dumps({"model": model, "dimension": dimension}))
+        meta = {"model": model, "dimension": dimension, "sparse": ANALYZER}
+        (self._path / _META_FILE).write_text(json.dumps(meta))
         self._shard = shard
+        self._keywords = True
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        """Store chunks; the same point id twice is one point."""
-        if len(chunks) != len(vectors):
+    @property
+    def has_keywords(self) -> bool:
+        """Whether sparse keyword vectors of the current analyzer are stored and searched."""
+        return self._keywords
+
+    def upsert(
+        self,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]],
+        sparse: Sequence[SparseVector] | None = None,
+    ) -> None:
+        """Store chunks with their dense (and sparse) vectors; the same point id twice is one point."""
+        if len(chunks) != len(vectors) or (sparse is not None and len(sparse) != len(chunks)):
             raise ValueError("chunks and vectors differ in length")
         if not chunks:
             return
-        points = [
-            qe.Point(c.id, {DENSE: list(v)}, to_payload(c)) for c, v in zip(chunks, vectors, strict=True)
-        ]
+        points = []
+        for i, (c, v) in enumerate(zip(chunks, vectors, strict=True)):
+            named: dict[str, Any] = {DENSE: list(v)}
+            if sparse is not None and self._keywords and sparse[i]:
+                named[SPARSE] = _sparse(sparse[i])
+            points.append(qe.Point(c.id, named, to_payload(c)))
         self.shard.update(qe.UpdateOperation.upsert_points(points))
         self.shard.flush()
 
     def search(self, vector: Sequence[float], tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
         """Nearest chunks whose ACL intersects `tokens`, filtered inside the engine."""
+        return self.query(Query(dense=vector), tokens, limit)
+
+    def query(self, query: Query, tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
+        """Dense, sparse or fused search; the ACL filter is part of every stage of the query."""
         if not tokens or limit <= 0 or self._shard is None:
             return []
         acl = qe.Filter(must=[qe.FieldCondition(key=ACL_KEY, match=qe.MatchAny(sorted(tokens)))])
-        hits = self.shard.query(
-            qe.QueryRequest(
+        exact = qe.SearchParams(exact=self._exact)
+        mode = query.mode
+        if mode != SearchMode.DENSE and not self._keywords:  # built before keyword vectors existed
+            mode = SearchMode.DENSE
+        if mode == SearchMode.SPARSE and query.sparse:
+            nearest = qe.Query.Nearest(_sparse(query.sparse), using=SPARSE)
+            request = qe.QueryRequest(limit=limit, query=nearest, filter=acl, with_payload=True)
+        elif query.dense is None:
+            return []
+        elif mode == SearchMode.HYBRID and query.sparse:
+            depth = max(query.fusion.candidates, limit)
+            dense = qe.Query.Nearest(list(query.dense), using=DENSE)
+            keywords = qe.Query.Nearest(_sparse(query.sparse), using=SPARSE)
+            request = qe.QueryRequest(
                 limit=limit,
-                query=qe.Query.Nearest(list(vector), using=DENSE),
+                prefetches=[
+                    qe.Prefetch(depth, dense, params=exact, filter=acl),
+                    qe.Prefetch(depth, keywords, filter=acl),
+                ],
+                query=_fusion(query.fusion),
                 filter=acl,
                 with_payload=True,
-                params=qe.SearchParams(exact=self._exact),
             )
-        )
+        else:
+            nearest = qe.Query.Nearest(list(query.dense), using=DENSE)
+            request = qe.QueryRequest(limit=limit, query=nearest, filter=acl, with_payload=True, params=exact)
+        hits = self.shard.query(request)
         return [ScoredChunk(from_payload(h.payload or {}), float(h.score)) for h in hits]
 
     def delete_document(self, document_id: str, keep_version: str | None = None) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from qdrant_client import QdrantClient, models
 
 from core.errors import ConfigurationError
+from core.lexical import ANALYZER
+from core.search import Fusion, Query, SearchMode, SparseVector
 from core.types import Chunk, PointKey, ScoredChunk
 from core.vectors.payload import (
     ACL_KEY,
@@ -21,11 +24,24 @@ from core.vectors.payload import (
 )
 
 _MODEL_KEY = "sillok_model"
+_SPARSE_KEY = "sillok_sparse"
 DENSE = "dense"
+SPARSE = "sparse"
+log = logging.getLogger(__name__)
 
 
 def _match(key: str, value: str) -> models.FieldCondition:
     return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _sparse(vector: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
+
+
+def _fusion(fusion: Fusion) -> models.RrfQuery | models.FusionQuery:
+    if fusion.method == "dbsf":
+        return models.FusionQuery(fusion=models.Fusion.DBSF)
+    return models.RrfQuery(rrf=models.Rrf(k=fusion.k, weights=[fusion.dense_weight, fusion.sparse_weight]))
 
 
 class QdrantServerIndex:
@@ -34,55 +50,97 @@ class QdrantServerIndex:
     def __init__(self, client: QdrantClient, collection: str) -> None:
         self._client = client
         self._collection = collection
+        self._keywords = False  # whether the collection holds sparse vectors of the current analyzer
 
     def ensure_collection(self, dimension: int, model: str) -> None:
         """Create the collection with payload indexes, or check that it holds `model` vectors."""
         if self._client.collection_exists(self._collection):
             info = self._client.get_collection(self._collection)
-            stored = (info.config.metadata or {}).get(_MODEL_KEY)
+            metadata = info.config.metadata or {}
+            stored = metadata.get(_MODEL_KEY)
             if stored != model:
                 raise ConfigurationError(
                     f"collection {self._collection!r} holds vectors of model {stored!r}, "
                     f"not {model!r}; run `sillok reindex` or configure another collection"
                 )
+            self._keywords = metadata.get(_SPARSE_KEY) == ANALYZER
+            if not self._keywords:
+                log.warning(
+                    "collection %r has no current keyword vectors: dense search only until `sillok reindex`",
+                    self._collection,
+                )
             return
         self._client.create_collection(
             self._collection,
             vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
-            metadata={_MODEL_KEY: model},
+            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            metadata={_MODEL_KEY: model, _SPARSE_KEY: ANALYZER},
         )
+        self._keywords = True
         for key in INDEXED_KEYWORDS:
             self._client.create_payload_index(
                 self._collection, key, field_schema=models.PayloadSchemaType.KEYWORD
             )
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        """Store chunks; the same point id twice is one point."""
-        if len(chunks) != len(vectors):
+    @property
+    def has_keywords(self) -> bool:
+        """Whether sparse keyword vectors of the current analyzer are stored and searched."""
+        return self._keywords
+
+    def upsert(
+        self,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]],
+        sparse: Sequence[SparseVector] | None = None,
+    ) -> None:
+        """Store chunks with their dense (and sparse) vectors; the same point id twice is one point."""
+        if len(chunks) != len(vectors) or (sparse is not None and len(sparse) != len(chunks)):
             raise ValueError("chunks and vectors differ in length")
         if not chunks:
             return
-        points = [
-            models.PointStruct(id=c.id, vector={DENSE: list(v)}, payload=to_payload(c))
-            for c, v in zip(chunks, vectors, strict=True)
-        ]
+        points = []
+        for i, (c, v) in enumerate(zip(chunks, vectors, strict=True)):
+            named: dict[str, Any] = {DENSE: list(v)}
+            if sparse is not None and self._keywords and sparse[i]:
+                named[SPARSE] = _sparse(sparse[i])
+            points.append(models.PointStruct(id=c.id, vector=named, payload=to_payload(c)))
         self._client.upsert(self._collection, points=points, wait=True)
 
     def search(self, vector: Sequence[float], tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
         """Nearest chunks whose ACL intersects `tokens`, filtered inside Qdrant."""
+        return self.query(Query(dense=vector), tokens, limit)
+
+    def query(self, query: Query, tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
+        """Dense, sparse or fused search; the ACL filter is part of every stage of the query."""
         if not tokens or limit <= 0:
             return []
         acl = models.Filter(
             must=[models.FieldCondition(key=ACL_KEY, match=models.MatchAny(any=sorted(tokens)))]
         )
+        exact = models.SearchParams(exact=True)
+        mode = query.mode
+        if mode != SearchMode.DENSE and not self._keywords:  # built before keyword vectors existed
+            mode = SearchMode.DENSE
+        args: dict[str, Any] = {}
+        if mode == SearchMode.SPARSE and query.sparse:
+            args = {"query": _sparse(query.sparse), "using": SPARSE}
+        elif query.dense is None:
+            return []
+        elif mode == SearchMode.HYBRID and query.sparse:
+            depth = max(query.fusion.candidates, limit)
+            args = {
+                "prefetch": [
+                    models.Prefetch(
+                        query=list(query.dense), using=DENSE, filter=acl, limit=depth, params=exact
+                    ),
+                    models.Prefetch(query=_sparse(query.sparse), using=SPARSE, filter=acl, limit=depth),
+                ],
+                "query": _fusion(query.fusion),
+            }
+        else:
+            args = {"query": list(query.dense), "using": DENSE, "search_params": exact}
         hits = self._client.query_points(
-            self._collection,
-            query=list(vector),
-            using=DENSE,
-            query_filter=acl,
-            limit=limit,
-            with_payload=True,
-            search_params=models.SearchParams(exact=True),
+            self._collection, query_filter=acl, limit=limit, with_payload=True, **args
         ).points
         return [ScoredChunk(from_payload(h.payload or {}), float(h.score)) for h in hits]
 
