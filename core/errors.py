@@ -39,6 +39,13 @@ class Forbidden(SillokError):
     status = 403
 
 
+class CsrfFailed(SillokError):
+    """A state-changing browser request without the session's CSRF token."""
+
+    code = "csrf_failed"
+    status = 403
+
+
 class NotFound(SillokError):
     """The resource does not exist *or the caller may not read it*; the two are never told apart."""
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from core.auth.oidc import OidcAuthenticator
     from core.auth.passwords import PasswordStore
+    from core.auth.sessions import WebSessions
     from ingest.chunking import Chunker
     from ingest.intake import Intake
     from ingest.parsers.sandbox import SandboxedParser
@@ -156,6 +157,13 @@ class Container:
         from core.auth.passwords import PasswordStore
 
         return PasswordStore(self.sessions)
+
+    @cached_property
+    def web_sessions(self) -> WebSessions:
+        """Browser sessions of the web UI."""
+        from core.auth.sessions import WebSessions
+
+        return WebSessions(self.sessions)
 
     @cached_property
     def abuse_limits(self) -> AbuseLimits:

@@ -48,6 +48,8 @@ def create_user(body: NewUser, principal: CurrentPrincipal, container: Container
     """Create a user, or update one (idempotent; admin)."""
     require_admin(principal)
     container.users.add_user(body.username, body.email, body.groups, body.admin)
+    if body.password is not None:
+        container.passwords.set_password(body.username, body.password)
     user = container.users.describe(body.username)
     _audit(container, principal, "user.create", {"user": user})
     return user

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from serving.api import admin, audit, conversations, documents, openai_compat
+from serving.api import admin, audit, auth, conversations, documents, openai_compat, webui
 from serving.api.errors import install_error_handlers
 from serving.api.limits import BodySizeLimit
 from serving.api.routes import router
@@ -27,8 +27,9 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     install_error_handlers(app)
     app.include_router(router)
-    for module in (documents, conversations, admin, audit, openai_compat):
+    for module in (auth, documents, conversations, admin, audit, openai_compat):
         app.include_router(module.router)
+    webui.mount(app)
     register_ingestion_metrics(container.documents.status_counts)
     upload_limit = container.settings.ingest.max_file_mb * 1_000_000 + _MULTIPART_SLACK
     app.add_middleware(BodySizeLimit, max_bytes=upload_limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 import structlog
@@ -9,7 +10,7 @@ from fastapi import Depends, Request
 
 from core.acl import Principal
 from core.auth.oidc import REJECTION_MESSAGE, InvalidToken
-from core.errors import Unauthenticated
+from core.errors import CsrfFailed, Unauthenticated
 from core.users import KEY_PREFIX
 from serving.bootstrap import Container
 
@@ -41,8 +42,28 @@ def _resolve(container: Container, credential: str) -> tuple[Principal | None, s
     return None, ""
 
 
+SESSION_COOKIE = "sillok_session"
+CSRF_COOKIE = "sillok_csrf"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _from_session(request: Request, container: Container, token: str) -> tuple[Principal | None, str]:
+    """The principal of a browser session; unsafe methods must echo its CSRF token."""
+    found = container.web_sessions.resolve(token)
+    if found is None:
+        return None, ""
+    principal, csrf = found
+    if request.method not in _SAFE_METHODS and not hmac.compare_digest(
+        request.headers.get(CSRF_HEADER, "").encode(), csrf.encode()
+    ):
+        raise CsrfFailed("missing or wrong X-CSRF-Token header")
+    return principal, "session"
+
+
 def authenticate(request: Request, container: Annotated[Container, Depends(get_container)]) -> Principal:
-    """The principal behind `Authorization: Bearer <API key or OIDC access token>`.
+    """The principal behind `Authorization: Bearer <API key or OIDC access token>`, or behind
+    the web UI's session cookie (with its CSRF token on state-changing requests).
 
     Anything else is 401 with one message whatever the reason. Addresses that presented too
     many rejected credentials get 429 before their next one is even looked at, and every
@@ -50,12 +71,16 @@ def authenticate(request: Request, container: Annotated[Container, Depends(get_c
     """
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     credential = credential.strip()
-    if scheme.lower() != "bearer" or not credential:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if (scheme.lower() != "bearer" or not credential) and not cookie:
         raise Unauthenticated("missing bearer token")
     limits = container.abuse_limits
     address = client_ip(request)
     limits.check_failures(address)
-    principal, kind = _resolve(container, credential)
+    if scheme.lower() == "bearer" and credential:
+        principal, kind = _resolve(container, credential)
+    else:
+        principal, kind = _from_session(request, container, cookie or "")
     if principal is None:
         limits.record_failure(address)
         raise Unauthenticated(REJECTION_MESSAGE)

@@ -41,6 +41,7 @@ class NewUser(BaseModel):
     email: str | None = Field(default=None, max_length=320)
     groups: list[str] = Field(default_factory=list, max_length=1000)
     admin: bool = False
+    password: str | None = Field(default=None, min_length=12, max_length=1024)  # for web sign-in
 
 
 class GroupsBody(BaseModel):

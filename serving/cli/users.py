@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -87,3 +88,16 @@ def revoke(
     container.users.revoke_key(name, prefix)
     _audit(container, "key.revoke", {"user": name, "prefix": prefix})
     typer.echo(f"revoked\t{prefix}")
+
+
+@users_app.command("passwd")
+def passwd(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
+    """Set the user's web sign-in password (asked for on a terminal, else read from stdin)."""
+    if sys.stdin.isatty():
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    container = build()
+    container.passwords.set_password(name, password)
+    _audit(container, "user.password", {"user": name})
+    typer.echo(f"password set\t{name}")

@@ -27,6 +27,7 @@ from tests.e2e.test_api_security import AUDIENCE, KEY, issuer  # noqa: F401  (th
 
 pytestmark = pytest.mark.e2e
 ADMIN = "matrix-admin-token-0123456789abcdef"
+PASSWORD = "correct horse battery staple"
 REJECTED = ("anonymous", "revoked_key", "jwt_expired", "jwt_forged", "jwt_alg_none", "jwt_wrong_audience")
 CALLERS = (*REJECTED, "user", "other_user", "admin")
 OPEN = dict.fromkeys(CALLERS, 200)
@@ -43,6 +44,9 @@ OWNER = expect(200, 404, 404)  # another user's document or conversation is miss
 
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/healthz"): OPEN,
+    ("GET", "/api/v1/auth/config"): OPEN,
+    ("POST", "/api/v1/auth/login"): OPEN,  # anyone may try; the body carries alice's password
+    ("POST", "/api/v1/auth/logout"): expect(204, 204, 204),
     ("GET", "/readyz"): OPEN,
     ("GET", "/metrics"): OPEN,
     ("POST", "/api/v1/search"): ANYONE,
@@ -127,6 +131,7 @@ class Scene:
         self.container.users.add_user("alice", groups=["staff"])
         self.container.users.add_user("bob", groups=["staff"])
         self._alice_key = self.container.users.issue_key("alice")
+        self.container.passwords.set_password("alice", PASSWORD)
         self.bob_key = self.container.users.issue_key("bob")
         self.revoked = self.container.users.issue_key("alice")
         self.container.users.revoke_key("alice", self.revoked[:12])
@@ -140,6 +145,7 @@ def request(
     url = path.format(**values)
     bodies: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
         ("POST", "/api/v1/search"): lambda: {"json": {"query": "parking garage"}},
+        ("POST", "/api/v1/auth/login"): lambda: {"json": {"username": "alice", "password": PASSWORD}},
         ("POST", "/api/v1/chat"): lambda: {"json": {"message": "parking garage"}},
         ("POST", "/api/v1/documents"): lambda: {"files": {"file": ("x.txt", b"hello world", "text/plain")}},
         ("PUT", "/api/v1/documents/{document_id}/acl"): lambda: {"json": {"users": ["alice"]}},
@@ -152,6 +158,7 @@ def request(
     }
     params = {"user": "alice", "since": "2020-01-01T00:00:00", "until": "2100-01-01T00:00:00"}
     extra = bodies.get((method, path), dict)()
+    client.cookies.clear()  # the login route sets a session cookie; each caller brings only its own
     if path == "/api/v1/audit/seen":
         extra["params"] = params
     return client.request(method, url, headers=headers, **extra).status_code
