@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from core.auth.oidc import OidcAuthenticator
+    from core.auth.oidc_login import OidcLogin
     from core.auth.passwords import PasswordStore
     from core.auth.sessions import WebSessions
     from ingest.chunking import Chunker
@@ -157,6 +158,16 @@ class Container:
         from core.auth.passwords import PasswordStore
 
         return PasswordStore(self.sessions)
+
+    @cached_property
+    def oidc_login(self) -> OidcLogin:
+        """The web UI's sign-in through the identity provider (needs issuer and client id)."""
+        from core.auth.oidc_login import OidcLogin
+        from core.errors import NotFound
+
+        if not (self.settings.oidc.issuer and self.settings.oidc.client_id):
+            raise NotFound("sign-in with an identity provider is not configured")
+        return OidcLogin(self.settings.oidc, self.users)
 
     @cached_property
     def web_sessions(self) -> WebSessions:

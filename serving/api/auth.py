@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from core.errors import Unauthenticated
 from serving.api.deps import CSRF_COOKIE, SESSION_COOKIE, ContainerDep, CurrentPrincipal, client_ip
+from serving.bootstrap import Container
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 _BAD_LOGIN = "invalid username or password"
+_PENDING_COOKIE = "sillok_oidc"
+_PENDING_PATH = "/api/v1/auth/oidc"
 
 
 class Login(BaseModel):
@@ -64,4 +69,59 @@ def logout(request: Request, principal: CurrentPrincipal, container: ContainerDe
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
     container.audit.record(principal.username, "logout", "web", {})
+    return response
+
+
+def _finish_login(
+    response: Response, request: Request, container: Container, username: str
+) -> dict[str, Any]:
+    """Open a session for `username`: the HttpOnly session cookie and the readable CSRF cookie."""
+    opened = container.web_sessions.open(username)
+    secure = request.url.scheme == "https"  # the server enforces expiry; the cookies end with the browser
+    response.set_cookie(
+        SESSION_COOKIE, opened.token, httponly=True, samesite="strict", secure=secure, path="/"
+    )
+    response.set_cookie(CSRF_COOKIE, opened.csrf, httponly=False, samesite="strict", secure=secure, path="/")
+    principal = container.users.principal(username)
+    return {
+        "username": principal.username,
+        "groups": sorted(principal.groups),
+        "admin": principal.is_admin,
+        "csrf": opened.csrf,
+    }
+
+
+def _callback_url(request: Request) -> str:
+    return str(request.url_for("oidc_callback"))
+
+
+@router.get("/oidc/start", include_in_schema=False)
+def oidc_start(request: Request, container: ContainerDep) -> Response:
+    """Send the browser to the identity provider (authorization code flow with PKCE)."""
+    pending = container.oidc_login.start(_callback_url(request))
+    response = RedirectResponse(pending.url, status_code=303)
+    value = ".".join((pending.state, pending.nonce, pending.verifier))
+    response.set_cookie(
+        _PENDING_COOKIE,
+        value,
+        max_age=600,
+        httponly=True,
+        samesite="lax",
+        path=_PENDING_PATH,
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/oidc/callback", include_in_schema=False, name="oidc_callback")
+def oidc_callback(request: Request, container: ContainerDep, code: str = "", state: str = "") -> Response:
+    """The provider's redirect back: check the state, exchange the code, open a session."""
+    pending = request.cookies.get(_PENDING_COOKIE, "").split(".")
+    if len(pending) != 3 or not code or not hmac.compare_digest(pending[0].encode(), state.encode()):
+        raise Unauthenticated("the sign-in could not be verified; start again")
+    principal = container.oidc_login.finish(code, _callback_url(request), pending[2], pending[1])
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(_PENDING_COOKIE, path=_PENDING_PATH)
+    _finish_login(response, request, container, principal.username)
+    container.audit.record(principal.username, "login", "web", {"address": client_ip(request), "via": "oidc"})
     return response
