@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from core.db.models import Conversation, Feedback, Message, iso
+from core.db.models import Conversation, Feedback, Message, iso, utcnow
 from core.errors import InvalidInput, NotFound
 from core.types import Answer
 
@@ -70,6 +70,7 @@ class Conversations:
                 channel=channel,
             )
             conversation.messages.append(message)
+            conversation.updated_at = utcnow()
             session.flush()
             return conversation.id, message.id
 
