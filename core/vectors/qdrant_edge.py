@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +218,17 @@ class QdrantEdgeIndex:
             keys.extend(point_key(str(r.id), r.payload or {}) for r in records)
             if offset is None:
                 return keys
+
+    def chunks(self) -> Iterator[Chunk]:
+        """Every stored chunk with its payload, page by page."""
+        if self._shard is None:
+            return
+        offset = None
+        while True:
+            records, offset = self.shard.scroll(qe.ScrollRequest(offset=offset, limit=256, with_payload=True))
+            yield from (from_payload(r.payload or {}) for r in records)
+            if offset is None:
+                return
 
     def close(self) -> None:
         """Flush and release the shard directory."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -185,6 +185,27 @@ class QdrantServerIndex:
             keys.extend(point_key(str(r.id), r.payload or {}) for r in records)
             if offset is None:
                 return keys
+
+    def chunks(self) -> Iterator[Chunk]:
+        """Every stored chunk with its payload, page by page."""
+        offset = None
+        while True:
+            records, offset = self._client.scroll(
+                self._collection, limit=256, offset=offset, with_payload=True
+            )
+            yield from (from_payload(r.payload or {}) for r in records)
+            if offset is None:
+                return
+
+    @property
+    def client(self) -> QdrantClient:
+        """The underlying client (alias management)."""
+        return self._client
+
+    @property
+    def collection(self) -> str:
+        """The collection (or alias) name."""
+        return self._collection
 
     def close(self) -> None:
         """Close the client."""

@@ -24,6 +24,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
+app.command("reindex")(__import__("serving.cli.reindex", fromlist=["reindex"]).reindex)
 
 
 @app.command()

@@ -18,6 +18,7 @@ from qdrant_client import QdrantClient
 from core.acl import PUBLIC, Acl, Principal
 from core.errors import ConfigurationError
 from core.ports import VectorIndex
+from core.search import Fusion, Query, SparseVector
 from core.types import Chunk
 from core.vectors.qdrant_edge import QdrantEdgeIndex
 from core.vectors.qdrant_server import QdrantServerIndex
@@ -147,3 +148,83 @@ def test_a_shard_open_in_another_process_is_a_clear_error(tmp_path: Path) -> Non
         QdrantEdgeIndex(tmp_path / "shared")
     first.close()
     QdrantEdgeIndex(tmp_path / "shared").close()  # released on close
+
+
+# Keyword (sparse) and fused search: the same contract, including the ACL property.
+
+
+def sparse(*terms: int) -> SparseVector:
+    return SparseVector(tuple(sorted(set(terms))), tuple(1.0 for _ in set(terms)))
+
+
+def test_sparse_search_ranks_by_shared_terms_with_idf(index: VectorIndex) -> None:
+    assert index.has_keywords
+    docs = [chunk("d1"), chunk("d2"), chunk("d3")]
+    index.upsert(docs, [vec(1), vec(2), vec(3)], [sparse(1, 2), sparse(2, 3), sparse(2)])
+    hits = index.query(Query(sparse=sparse(2, 3)), frozenset({PUBLIC}), 10)
+    assert hits[0].chunk.document_id == "d2"  # the rarer term 3 decides
+    assert {h.chunk.document_id for h in hits} == {"d1", "d2", "d3"}
+    assert index.query(Query(sparse=sparse(99)), frozenset({PUBLIC}), 10) == []
+
+
+@pytest.mark.parametrize("fusion", [Fusion(), Fusion("rrf", 2, 1.0, 3.0, 10), Fusion("dbsf")])
+def test_hybrid_query_fuses_both_rankings(index: VectorIndex, fusion: Fusion) -> None:
+    docs = [chunk(f"d{i}") for i in range(6)]
+    index.upsert(docs, [vec(i) for i in range(6)], [sparse(100 + i) for i in range(6)])
+    # d1 is nearest by meaning, d4 is the only keyword match: both must come back on top.
+    hits = index.query(Query(dense=vec(1), sparse=sparse(104), fusion=fusion), frozenset({PUBLIC}), 2)
+    assert {h.chunk.document_id for h in hits} == {"d1", "d4"}
+    assert hits[0].score >= hits[1].score
+
+
+def test_upsert_without_sparse_vectors_still_serves_dense_and_hybrid(index: VectorIndex) -> None:
+    index.upsert([chunk("d1")], [vec(1)])
+    hits = index.query(Query(dense=vec(1), sparse=sparse(7)), frozenset({PUBLIC}), 5)
+    assert [h.chunk.document_id for h in hits] == ["d1"]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    docs=st.lists(acls, min_size=1, max_size=15),
+    who=principals,
+    seed=st.integers(0, 10_000),
+    mode=st.sampled_from(["sparse", "hybrid-rrf", "hybrid-dbsf"]),
+)
+def test_keyword_and_fused_search_never_return_a_chunk_the_principal_may_not_read(
+    index: VectorIndex, docs: list[Acl], who: Principal, seed: int, mode: str
+) -> None:
+    for i in range(40):
+        index.delete_document(f"d{i}")
+    chunks = [chunk(f"d{i}", acl=acl.tokens()) for i, acl in enumerate(docs)]
+    rng = random.Random(seed)
+    terms = [sparse(*rng.sample(range(8), 3)) for _ in chunks]
+    index.upsert(chunks, [vec(seed + i) for i in range(len(chunks))], terms)
+    # Every chunk shares a term with the query, so each readable one is found.
+    wanted = sparse(*range(8))
+    query = {
+        "sparse": Query(sparse=wanted),
+        "hybrid-rrf": Query(dense=vec(seed), sparse=wanted, fusion=Fusion(candidates=50)),
+        "hybrid-dbsf": Query(dense=vec(seed), sparse=wanted, fusion=Fusion("dbsf", candidates=50)),
+    }[mode]
+    hits = index.query(query, who.tokens(), 50)
+    readable = {c.document_id for c, acl in zip(chunks, docs, strict=True) if who.can_read(acl.tokens())}
+    assert {h.chunk.document_id for h in hits} == readable
+    assert all(who.can_read(h.chunk.acl_tokens) for h in hits)
+
+
+def test_an_index_from_before_keyword_vectors_answers_by_meaning(tmp_path: Path) -> None:
+    import json
+
+    old = QdrantEdgeIndex(tmp_path / "old")
+    old.ensure_collection(DIM, MODEL)
+    old.upsert([chunk("d1")], [vec(1)], [sparse(5)])
+    old.close()
+    meta = tmp_path / "old" / "sillok_index.json"
+    meta.write_text(json.dumps({"model": MODEL, "dimension": DIM}))  # as written before keywords
+    reopened = QdrantEdgeIndex(tmp_path / "old")
+    reopened.ensure_collection(DIM, MODEL)
+    assert not reopened.has_keywords
+    hits = reopened.query(Query(dense=vec(1), sparse=sparse(5)), frozenset({PUBLIC}), 5)
+    assert [h.chunk.document_id for h in hits] == ["d1"]
+    assert reopened.query(Query(sparse=sparse(5)), frozenset({PUBLIC}), 5) == []
+    reopened.close()
