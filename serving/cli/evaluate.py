@@ -82,18 +82,21 @@ def _acl_check(
     results: list[QueryResult],
     queries: dict[str, str],
     qrels: dict[str, dict[str, int]],
+    corpus: Path,
     depth: int,
 ) -> dict[str, float | int]:
     """Quality on the queries answerable inside one slice, searched with and without its filter."""
+    slices = [slice_of(str(d["id"])) for d in read_jsonl(corpus)]
+    share = round(slices.count(_ACL_SLICE) / max(len(slices), 1), 3)
     inside = {q for q, rel in qrels.items() if all(slice_of(d) == _ACL_SLICE for d in rel)}
     unfiltered = [r for r in results if r.query_id in inside]
     if not unfiltered:
-        return {"queries": 0}
+        return {"queries": 0, "admitted_share": share}
     principal = Principal("eval-acl", frozenset({slice_group(_ACL_SLICE)}))
     subset = {r.query_id: queries[r.query_id] for r in unfiltered}
     filtered = run_queries(subset, qrels, lambda q: rank_documents(retriever.search(principal, q, depth)))
     a, b = summarize(filtered, qrels), summarize(unfiltered, qrels)
-    check: dict[str, float | int] = {"queries": len(filtered), "admitted_share": round(1 / 10, 2)}
+    check: dict[str, float | int] = {"queries": len(filtered), "admitted_share": share}
     for key in ("ndcg@10", "recall@1", "recall@5", "latency_ms_p50"):
         check[key] = a[key]
         check[f"{key}_unfiltered"] = b[key]
@@ -156,7 +159,7 @@ def eval_retrieval(
     )
     metrics: dict[str, object] = {**summarize(results, judgements), "model": embedder.name}
     metrics.update(mode=retriever.mode.value, chunks=index.count())
-    metrics["acl_check"] = _acl_check(retriever, results, query_texts, judgements, depth)
+    metrics["acl_check"] = _acl_check(retriever, results, query_texts, judgements, corpus, depth)
     runs = [Run(f"sillok {retriever.mode.value}", results, metrics)]
     index.close()
     if baseline == "langchain":
