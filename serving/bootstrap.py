@@ -132,7 +132,13 @@ class Container:
     @cached_property
     def retriever(self) -> Retriever:
         """ACL-filtered search."""
-        return Retriever(self.embedder, self.index, self.documents.readable_versions)
+        from retrieval.rerank import make_reranker
+
+        retrieval = self.settings.retrieval
+        readable = self.documents.readable_versions
+        return Retriever(
+            self.embedder, self.index, readable, retrieval, make_reranker(retrieval.reranker_path)
+        )
 
     @cached_property
     def answers(self) -> AnswerService:
