@@ -228,3 +228,9 @@ def test_an_index_from_before_keyword_vectors_answers_by_meaning(tmp_path: Path)
     assert [h.chunk.document_id for h in hits] == ["d1"]
     assert reopened.query(Query(sparse=sparse(5)), frozenset({PUBLIC}), 5) == []
     reopened.close()
+
+
+def test_chunks_gives_back_every_stored_chunk_for_reembedding(index: VectorIndex) -> None:
+    stored = [chunk(f"d{i}", index=j) for i in range(3) for j in range(100)]
+    index.upsert(stored, [vec(i) for i in range(len(stored))])
+    assert sorted(index.chunks(), key=lambda c: c.id) == sorted(stored, key=lambda c: c.id)
