@@ -176,9 +176,17 @@ class E5Embedder:
 
 
 def default_cache_dir() -> Path:
-    """Where converted models are kept: `$XDG_CACHE_HOME/sillok` or `~/.cache/sillok`."""
+    """Where converted models are kept: `$XDG_CACHE_HOME/sillok` or `~/.cache/sillok`, else a
+    folder under the system's temporary directory when the home directory is not writable."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sillok"
+    folder = Path(base) / "sillok"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        import tempfile
+
+        folder = Path(tempfile.gettempdir()) / f"sillok-cache-{os.getuid()}"
+    return folder
 
 
 def packaged_minilm_path() -> Path:
