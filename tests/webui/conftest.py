@@ -22,7 +22,7 @@ from tests.webui.scripted_llm import scripted_llm
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Request, ViewportSize
 
-CHROMIUM = Path(os.environ.get("SILLOK_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path(os.environ.get("WEBUI_CHROMIUM", "/usr/bin/chromium"))
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ADMIN_TOKEN = "bootstrap-" + "w3" * 16
 PASSWORD = "correct-horse-battery-staple"
@@ -41,7 +41,7 @@ PUBLIC_TEXT = (
 
 def screenshot_dir() -> Path:
     """Where the tests save their screenshots (docs/screenshots to refresh the README's)."""
-    folder = Path(os.environ.get("SILLOK_SCREENSHOT_DIR", REPO / "artifacts" / "screenshots"))
+    folder = Path(os.environ.get("WEBUI_SCREENSHOT_DIR", REPO / "artifacts" / "screenshots"))
     folder = folder if folder.is_absolute() else REPO / folder
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -103,3 +103,43 @@ def test_no_inline_code_and_nothing_remote() -> None:
             assert unsafe not in text, f"{path.name} uses {unsafe}"
         if "localStorage" in text:  # the language preference, and nothing else, is stored
             assert path.name == "i18n.js"
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(foreground: str, background: str) -> float:
+    """The WCAG 2 contrast ratio of two #rrggbb colours."""
+    lighter, darker = sorted((_luminance(foreground), _luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_text_colours_meet_wcag_aa_contrast() -> None:
+    css = (STATIC_DIR / "app.css").read_text(encoding="utf-8")
+    var = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6})\s*;", css))
+    white = "#ffffff"
+    pairs = {
+        "body text": (var["text"], var["bg"]),
+        "text on cards": (var["text"], var["surface"]),
+        "secondary text": (var["muted"], var["bg"]),
+        "secondary text on cards": (var["muted"], var["surface-alt"]),
+        "primary buttons": (white, var["primary"]),
+        "links": (var["primary"], var["surface"]),
+        "questions, selected items": (var["primary-text"], var["primary-soft"]),
+        "danger buttons": (white, var["danger"]),
+        "not-grounded notice": (var["warn-text"], var["warn-bg"]),
+        "indexed": (var["ok-text"], var["ok-bg"]),
+        "failed": (var["err-text"], var["err-bg"]),
+        "queued": ("#374151", "#e5e7eb"),
+        "private chip": ("#581c87", "#f3e8ff"),
+        "user chip": ("#164e63", "#ecfeff"),
+        "highlighted passage": (var["text"], var["mark"]),
+    }
+    low = {name: round(contrast(*colours), 2) for name, colours in pairs.items() if contrast(*colours) < 4.5}
+    assert low == {}
+    for name, (foreground, background) in pairs.items():
+        assert foreground.lower() in css.lower() or foreground == white, name
+        assert background.lower() in css.lower(), name

@@ -33,6 +33,7 @@ pytestmark = pytest.mark.e2e
 
 DOCX = DOCS / "docx" / "docx-tables.docx"
 KOREAN_PDF = DOCS / "pdf" / "korean-text-with-tables.pdf"
+ENCRYPTED_PDF = DOCS / "pdf" / "password.pdf"
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ENGLISH_QUESTION = "What does the simple uniform table in the tables document contain?"
 KOREAN_QUESTION = "커피전문점에서 결제하면 빅포인트를 몇 퍼센트 적립하나요?"
@@ -68,6 +69,7 @@ class Uploaded:
     ids: dict[str, str]  # title -> id
     statuses_seen: dict[str, list[str]]
     seconds: float
+    failure_shown: str
 
     @property
     def docx_title(self) -> str:
@@ -166,8 +168,8 @@ def test_markdown_sse_and_citation_helpers_in_the_browser(site: Site, browser: B
 
 @pytest.fixture(scope="module")
 def uploaded(site: Site, browser: Browser) -> Iterator[Uploaded]:
-    """hana drags the DOCX onto the drop zone, chooses the Korean PDF with the file picker,
-    keeps the default (only me), uploads, and watches both reach `indexed`."""
+    """hana drags the DOCX onto the drop zone, chooses the Korean PDF (and an encrypted one) with
+    the file picker, keeps the default (only me), uploads, and watches them reach a final status."""
     session = open_session(browser, site)
     page = session.page
     sign_in(session, "hana")
@@ -177,12 +179,12 @@ def uploaded(site: Site, browser: Browser) -> Iterator[Uploaded]:
         DROP_FILE, [DOCX.name, base64.b64encode(DOCX.read_bytes()).decode(), DOCX_MIME]
     )
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
-    page.set_input_files("#upload-input", str(KOREAN_PDF))
-    assert page.locator("#upload-queue li").count() == 2
+    page.set_input_files("#upload-input", [str(KOREAN_PDF), str(ENCRYPTED_PDF)])
+    assert page.locator("#upload-queue li").count() == 3
     assert page.is_checked("input[name=share][value=me]")
     started = time.monotonic()
     page.click("#upload-submit")
-    seen: dict[str, list[str]] = {DOCX.stem: [], KOREAN_PDF.stem: []}
+    seen: dict[str, list[str]] = {DOCX.stem: [], KOREAN_PDF.stem: [], ENCRYPTED_PDF.stem: []}
     deadline = started + INDEX_TIMEOUT_MS / 1000
     while time.monotonic() < deadline:
         rows = document_rows(page)
@@ -201,15 +203,19 @@ def uploaded(site: Site, browser: Browser) -> Iterator[Uploaded]:
         or ""
         for title in seen
     }
+    failure = page.locator(f"#doc-rows tr:has(.doc-name strong:text-is('{ENCRYPTED_PDF.stem}'))")
+    failure_shown = failure.locator(".doc-status").inner_text() if failure.count() else ""
     assert_clean(session, site)
     session.close()
-    yield Uploaded(ids, seen, seconds)
+    yield Uploaded(ids, seen, seconds, failure_shown)
 
 
 def test_uploads_show_live_status_until_indexed(uploaded: Uploaded) -> None:
     print(f"\nuploads indexed in {uploaded.seconds:.1f}s; statuses shown: {uploaded.statuses_seen}")
-    for title, statuses in uploaded.statuses_seen.items():
-        assert statuses and statuses[-1] == "indexed", f"{title}: {statuses}"
+    final = {title: statuses[-1] if statuses else "" for title, statuses in uploaded.statuses_seen.items()}
+    assert final == {DOCX.stem: "indexed", KOREAN_PDF.stem: "indexed", ENCRYPTED_PDF.stem: "failed"}
+    assert "Failed" in uploaded.failure_shown
+    assert "The file is encrypted or password-protected." in uploaded.failure_shown
     shown = [s for statuses in uploaded.statuses_seen.values() for s in statuses]
     assert {"queued", "processing"} & set(shown), "no live status was shown before `indexed`"
     assert all(uploaded.ids.values())
@@ -234,9 +240,11 @@ def test_chat_in_english_and_korean(site: Site, browser: Browser, uploaded: Uplo
 
     # The citation panel: highlighted passage, title, version date, original, why.
     cite = answer.locator(".answer-body button.cite").first
-    cite.click()
+    cite.focus()
+    page.keyboard.press("Enter")  # keyboard only
     panel = page.locator("#citation-panel")
     panel.wait_for(state="visible")
+    assert page.evaluate("document.activeElement.id") == "citation-panel"
     assert panel.locator(".cite-title").inner_text() == uploaded.docx_title
     marked = panel.locator(".passage mark").all_inner_texts()
     assert marked and all(" ".join(m.split()) in " ".join(seen["text"].split()) for m in marked), marked
@@ -516,11 +524,25 @@ def test_admin_pages(site: Site, browser: Browser, uploaded: Uploaded) -> None:
     session = open_session(browser, site)
     page = session.page
     sign_in(session, "boss")
+    # boss's own upload that cannot be indexed, sent as the page would (session cookie + CSRF).
+    csrf = next(c["value"] for c in session.context.cookies() if c["name"] == "sillok_csrf")
+    empty = {"name": "minutes.txt", "mimeType": "text/plain", "buffer": b"  \n"}
+    reply = page.request.post("/api/v1/documents", multipart={"file": empty}, headers={"X-CSRF-Token": csrf})
+    assert reply.status == 202, reply.text()
+    empty_id = reply.json()["id"]
+    for _ in range(100):
+        if page.request.get(f"/api/v1/documents/{empty_id}").json()["status"] == "failed":
+            break
+        page.wait_for_timeout(200)
     page.click("nav a[data-route=admin]")
     page.wait_for_selector("#view-admin:not([hidden])")
     page.wait_for_function("() => document.querySelector('#health-stats .stat-indexed .stat-value')")
     assert int(page.locator("#health-stats .stat-indexed .stat-value").inner_text()) >= 3
+    assert int(page.locator("#health-stats .stat-failed .stat-value").inner_text()) >= 2
     assert "OK" in page.locator("#health-stats .stat-services").inner_text()
+    failures = page.locator("#health-failures").inner_text()
+    assert "minutes" in failures and "The file contains no text." in failures
+    assert "1 more failed version(s) in documents you cannot read." in failures  # hana's encrypted PDF
     users = page.locator("#user-rows tr[data-username]")
     assert {users.nth(i).get_attribute("data-username") for i in range(users.count())} >= {
         "hana",

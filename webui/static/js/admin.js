@@ -2,6 +2,7 @@
 
 import { api, enc } from './api.js';
 import { $, $$, announce, confirmDialog, h, icon, replace, toast } from './dom.js';
+import { failureDetail, failureReason } from './documents.js';
 import { errorMessage } from './errors.js';
 import { formatDateTime, formatNumber, onLanguageChange, t } from './i18n.js';
 
@@ -80,11 +81,13 @@ function renderHealth() {
         `${t(`admin.service.${name}`)}: ${value === 'ok' ? t('admin.ok') : t('admin.unavailable')}`)))
       : h('span', { class: 'small muted' }, health.ready ? t('admin.ok') : t('admin.unavailable')));
   replace($('#health-stats'), cards, service);
-  replace($('#health-failures'), health.failures.length
-    ? health.failures.slice(0, 20).map((doc) => h('li', {},
-      h('strong', {}, doc.title), ' — ', h('span', {}, doc.error || t('docs.errorCode.document_failed')),
-      doc.error_code ? h('code', { class: 'small' }, doc.error_code) : null))
-    : h('li', { class: 'muted' }, t('admin.noFailures')));
+  const items = health.failures.slice(0, 20).map((doc) => h('li', { dataset: { documentId: doc.id } },
+    h('strong', {}, doc.title), ' — ', h('span', {}, failureReason(doc)),
+    failureDetail(doc) ? h('span', { class: 'small muted block' }, failureDetail(doc)) : null));
+  const unreadable = (health.counts?.failed || 0) - health.failures.length;
+  if (unreadable > 0) items.push(h('li', { class: 'muted' }, t('admin.unreadableFailures', { n: unreadable })));
+  if (!items.length) items.push(h('li', { class: 'muted' }, t('admin.noFailures')));
+  replace($('#health-failures'), items);
 }
 
 // ---- users and keys --------------------------------------------------------------------

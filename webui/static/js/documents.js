@@ -60,11 +60,21 @@ function statusCell(doc) {
     cell.push(h('span', { class: 'small muted block' }, t('docs.passages', { n: formatNumber(doc.chunks) })));
   }
   if (doc.status === 'failed') {
-    const code = KNOWN_ERRORS.has(doc.error_code) ? doc.error_code : 'document_failed';
-    cell.push(h('p', { class: 'failure-reason' }, t(`docs.errorCode.${code}`)));
-    if (doc.error) cell.push(h('p', { class: 'failure-detail small muted' }, doc.error));
+    cell.push(h('p', { class: 'failure-reason' }, failureReason(doc)));
+    if (failureDetail(doc)) cell.push(h('p', { class: 'failure-detail small muted' }, failureDetail(doc)));
   }
   return cell;
+}
+
+/** Why a document failed, in the reader's language (the server's detail is English only). */
+export function failureReason(doc) {
+  return t(`docs.errorCode.${KNOWN_ERRORS.has(doc.error_code) ? doc.error_code : 'document_failed'}`);
+}
+
+/** The server's own words about a failure, unless they only repeat the reason shown. */
+export function failureDetail(doc) {
+  const plain = (text) => String(text || '').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
+  return doc.error && plain(doc.error) !== plain(failureReason(doc)) ? doc.error : '';
 }
 
 function accessSummary(acl = {}) {
