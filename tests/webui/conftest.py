@@ -20,7 +20,15 @@ from tests.e2e.helpers import SILLOK, free_port, sillok_env
 from tests.webui.scripted_llm import scripted_llm
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Request, ViewportSize
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        ConsoleMessage,
+        Dialog,
+        Page,
+        Request,
+        ViewportSize,
+    )
 
 CHROMIUM = Path(os.environ.get("WEBUI_CHROMIUM", "/usr/bin/chromium"))
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -161,6 +169,7 @@ class Session:
     requests: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)  # what the Content-Security-Policy refused
 
     def close(self) -> None:
         self.context.close()
@@ -183,7 +192,13 @@ def open_session(browser: Browser, site: Site, locale: str = "en-US") -> Session
 
     context.on("request", on_request)
     page.on("dialog", on_dialog)
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            session.blocked.append(message.text)
+
     page.on("pageerror", lambda error: session.errors.append(str(error)))
+    page.on("console", on_console)
     page.set_default_timeout(30_000)
     return session
 

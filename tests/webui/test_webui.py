@@ -27,7 +27,7 @@ from tests.webui.conftest import (
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, FilePayload, Page
 
 pytestmark = pytest.mark.e2e
 
@@ -119,11 +119,13 @@ def document_rows(page: Page) -> dict[str, str]:
 
 
 def assert_clean(session: Session, site: Site) -> None:
-    """Nothing ran that should not have, and every request stayed on this origin."""
+    """Nothing ran that should not have, every request stayed on this origin, and the page never
+    tried anything the Content-Security-Policy had to refuse."""
     page = session.page
     assert page.evaluate("window.__pwned") is None
     assert session.dialogs == []
     assert session.errors == []
+    assert session.blocked == []
     outside = [url for url in session.requests if not site.same_origin(url)]
     assert outside == [], f"requests outside the app: {outside}"
 
@@ -367,6 +369,26 @@ def test_language_follows_the_browser(site: Site, browser: Browser) -> None:
     session.close()
 
 
+def test_single_sign_on_button_when_the_server_offers_it(site: Site, browser: Browser) -> None:
+    session = open_session(browser, site)
+    page = session.page
+    config = {"local": True, "oidc": True, "oidc_login_url": "/api/v1/auth/oidc/start"}
+    page.route("**/api/v1/auth/config", lambda route: route.fulfill(json=config))
+    page.goto("/")
+    page.wait_for_selector("body[data-ready]")
+    button = page.locator("#oidc-login")
+    assert button.is_visible() and button.get_attribute("href") == "/api/v1/auth/oidc/start"
+    assert button.inner_text() == "Sign in with your company account"
+    page.unroute("**/api/v1/auth/config")
+    config = {"local": True, "oidc": True, "oidc_login_url": "https://evil.example/login"}
+    page.route("**/api/v1/auth/config", lambda route: route.fulfill(json=config))
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+    assert page.locator("#oidc-login").is_hidden()  # only a link on this server is offered
+    assert_clean(session, site)
+    session.close()
+
+
 def test_session_cookie_is_httponly_and_nothing_is_stored(site: Site, browser: Browser) -> None:
     session = open_session(browser, site)
     page = session.page
@@ -411,6 +433,13 @@ def test_second_user_never_sees_the_private_documents(
     for document_id in uploaded.ids.values():
         for suffix in ("", "/content", "/why"):
             assert page.request.get(f"/api/v1/documents/{document_id}{suffix}").status == 404
+
+    # minsu deletes his conversation through the page's confirmation dialog.
+    assert page.locator("#conversation-list li").count() == 1
+    page.locator(".conversation-delete").first.click()
+    page.click("#confirm-ok")
+    page.wait_for_selector("#conversation-list li", state="detached")
+    assert page.locator("#chat-welcome").is_visible()
     assert_clean(session, site)
     session.close()
 
@@ -526,7 +555,7 @@ def test_admin_pages(site: Site, browser: Browser, uploaded: Uploaded) -> None:
     sign_in(session, "boss")
     # boss's own upload that cannot be indexed, sent as the page would (session cookie + CSRF).
     csrf = next(c["value"] for c in session.context.cookies() if c["name"] == "sillok_csrf")
-    empty = {"name": "minutes.txt", "mimeType": "text/plain", "buffer": b"  \n"}
+    empty: FilePayload = {"name": "minutes.txt", "mimeType": "text/plain", "buffer": b"  \n"}
     reply = page.request.post("/api/v1/documents", multipart={"file": empty}, headers={"X-CSRF-Token": csrf})
     assert reply.status == 202, reply.text()
     empty_id = reply.json()["id"]
@@ -581,6 +610,16 @@ def test_admin_pages(site: Site, browser: Browser, uploaded: Uploaded) -> None:
     page.click("#seen-form button[type=submit]")
     page.wait_for_selector("#seen-rows tr")
     assert uploaded.ids[uploaded.docx_title] in page.locator("#seen-rows").inner_text()
+
+    # Every control on every page (the views are all in the DOM) has an accessible name.
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll('input, textarea, select, button, a[href]')]
+          .filter((el) => el.type !== 'hidden')
+          .filter((el) => !(el.labels?.length || el.getAttribute('aria-label')
+            || el.getAttribute('aria-labelledby') || el.textContent.trim()))
+          .map((el) => el.outerHTML.slice(0, 80))"""
+    )
+    assert unnamed == []
 
     page.click("#tab-users")
     page.evaluate("document.querySelector('#view-admin').scrollTo(0, 0)")
