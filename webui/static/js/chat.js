@@ -10,6 +10,7 @@ import { readEvents } from './sse.js';
 import { errorMessage } from './errors.js';
 
 const state = {
+  linkHosts: [], // https hosts (besides this server) that links in answers may point to
   conversations: [],
   currentId: null,
   turns: [],
@@ -150,6 +151,7 @@ class Turn {
     replace(this.notice, notices);
 
     const content = renderMarkdown(this.answer, {
+      allowedHosts: state.linkHosts,
       citation: (n) => this.citeButton(n),
       image: (alt) => h('span', { class: 'md-image-removed' }, t('chat.imageRemoved', { alt: alt || '' }).trim()),
     });
@@ -445,6 +447,11 @@ export async function showChat(id) {
   if (id && id !== state.currentId) await loadConversation(id);
   else if (!id && state.currentId) window.history.replaceState(null, '', `#/chat/${enc(state.currentId)}`);
   refreshConversations();
+}
+
+/** The intranet hosts the server allows links to (its `link_hosts`, when it names any). */
+export function setLinkHosts(hosts) {
+  state.linkHosts = Array.isArray(hosts) ? hosts.filter((host) => typeof host === 'string') : [];
 }
 
 /** Forget everything (sign-out). */
