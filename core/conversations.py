@@ -66,7 +66,7 @@ class Conversations:
                 answer=answer.text,
                 grounded=answer.grounded,
                 mode=answer.mode,
-                citations=[{**c.as_dict(), "version": c.version} for c in answer.citations],
+                citations=[c.as_dict() for c in answer.citations],
                 channel=channel,
             )
             conversation.messages.append(message)

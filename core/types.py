@@ -108,6 +108,7 @@ class Citation:
             "title": self.title,
             "page": self.page,
             "snippet": self.snippet,
+            "version": self.version,
         }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,7 +31,8 @@ def _source_block(n: int, hit: ScoredChunk) -> str:
     chunk = hit.chunk
     where = f", page {chunk.page}" if chunk.page else ""
     text = chunk.text.replace("</source>", "")
-    return f'<source id="{n}" title="{chunk.title}{where}">\n{text}\n</source>'
+    title = html.escape(f"{chunk.title}{where}", quote=True)  # a title cannot break the delimiters
+    return f'<source id="{n}" title="{title}">\n{text}\n</source>'
 
 
 def build_prompt(

@@ -15,7 +15,6 @@ from sqlalchemy import text
 from core.errors import SillokError
 from serving import asking
 from serving.api.deps import ContainerDep, CurrentPrincipal
-from serving.api.errors import error_response
 from serving.api.schemas import ChatRequest, SearchRequest
 from serving.bootstrap import Container
 from serving.render import search_results
@@ -57,9 +56,9 @@ def readyz(container: ContainerDep) -> JSONResponse:
         checks["broker"] = _check(lambda: _ping_broker(container))
     failing = [name for name, state in checks.items() if state != "ok"]
     if failing:
-        response = error_response(503, "dependency_unavailable", f"not ready: {', '.join(failing)}")
-        response.headers["X-Sillok-Checks"] = json.dumps(checks)
-        return response
+        message = f"not ready: {', '.join(failing)}"
+        body = {"error": {"code": "dependency_unavailable", "message": message}, "checks": checks}
+        return JSONResponse(body, status_code=503)
     return JSONResponse({"status": "ready", "checks": checks})
 
 

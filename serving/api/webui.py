@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-STATIC = Path(__file__).resolve().parents[2] / "webui" / "static"
+from webui import STATIC_DIR as STATIC
 
 
 def mount(app: FastAPI) -> None:
