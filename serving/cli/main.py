@@ -16,6 +16,7 @@ from serving.cli.bench import bench_app
 from serving.cli.console import emit_json, err
 from serving.cli.evaluate import eval_app
 from serving.cli.ingest import ingest_paths, sync_connectors
+from serving.cli.reindex import reindex
 from serving.cli.users import users_app
 from serving.render import search_results
 
@@ -24,7 +25,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
-app.command("reindex")(__import__("serving.cli.reindex", fromlist=["reindex"]).reindex)
+app.command("reindex")(reindex)
 
 
 @app.command()
