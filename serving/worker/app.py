@@ -64,7 +64,6 @@ def make_celery(container: Container) -> Celery:
         beat_schedule=schedule,
     )
     retrying: dict[str, Any] = {
-        "shared": False,  # each process's app has its own tasks, bound to its own container
         "bind": True,
         "autoretry_for": _TRANSIENT,
         "retry_backoff": 2,
