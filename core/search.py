@@ -40,7 +40,7 @@ class Fusion:
     distribution, then summed. `candidates` passages are taken from each ranking before fusing.
     """
 
-    method: Literal["rrf", "dbsf"] = "rrf"
+    method: Literal["rrf", "dbsf"] = "dbsf"
     k: int = 60
     dense_weight: float = 1.0
     sparse_weight: float = 1.0

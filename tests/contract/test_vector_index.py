@@ -167,7 +167,7 @@ def test_sparse_search_ranks_by_shared_terms_with_idf(index: VectorIndex) -> Non
     assert index.query(Query(sparse=sparse(99)), frozenset({PUBLIC}), 10) == []
 
 
-@pytest.mark.parametrize("fusion", [Fusion(), Fusion("rrf", 2, 1.0, 3.0, 10), Fusion("dbsf")])
+@pytest.mark.parametrize("fusion", [Fusion("rrf"), Fusion("rrf", 2, 1.0, 3.0, 10), Fusion("dbsf")])
 def test_hybrid_query_fuses_both_rankings(index: VectorIndex, fusion: Fusion) -> None:
     docs = [chunk(f"d{i}") for i in range(6)]
     index.upsert(docs, [vec(i) for i in range(6)], [sparse(100 + i) for i in range(6)])
@@ -203,7 +203,7 @@ def test_keyword_and_fused_search_never_return_a_chunk_the_principal_may_not_rea
     wanted = sparse(*range(8))
     query = {
         "sparse": Query(sparse=wanted),
-        "hybrid-rrf": Query(dense=vec(seed), sparse=wanted, fusion=Fusion(candidates=50)),
+        "hybrid-rrf": Query(dense=vec(seed), sparse=wanted, fusion=Fusion("rrf", candidates=50)),
         "hybrid-dbsf": Query(dense=vec(seed), sparse=wanted, fusion=Fusion("dbsf", candidates=50)),
     }[mode]
     hits = index.query(query, who.tokens(), 50)
