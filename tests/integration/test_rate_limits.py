@@ -25,7 +25,7 @@ from serving.api.ratelimit import (
 
 pytestmark = pytest.mark.integration
 REDIS_URL = os.environ.get("SILLOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-FAST = Limit(count=3, period_s=0.6, burst=3)  # one event drains every 200 ms
+FAST = Limit(count=3, period_s=3.0, burst=3)  # one event drains every second (slack for a busy machine)
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_burst_then_the_sustained_rate(make: Callable[[], RateLimiter]) -> None:
     limiter = make()
     assert [limiter.hit("a", FAST).remaining for _ in range(3)] == [2, 1, 0]
     denied = limiter.hit("a", FAST)
-    assert not denied.allowed and 0 < denied.retry_after_s <= 0.21
+    assert not denied.allowed and 0 < denied.retry_after_s <= 1.01
     assert limiter.hit("b", FAST).allowed  # buckets are per key
     time.sleep(denied.retry_after_s + 0.02)
     assert limiter.hit("a", FAST).allowed
