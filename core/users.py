@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.acl import Principal, valid_name
 from core.db.models import ApiKey, Group, Membership, User, iso
-from core.errors import InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 
 KEY_PREFIX = "slk_"
 BOOTSTRAP_ADMIN = "admin"
@@ -61,6 +61,35 @@ class UserDirectory:
                 session.add(user)
             user.email = email or user.email
             user.is_admin = admin or user.is_admin
+            self._set_groups(session, user, names)
+            session.flush()
+            return _principal(user)
+
+    def provision_oidc(
+        self, username: str, subject: str, email: str | None, groups: Iterable[str]
+    ) -> Principal:
+        """Create or update the user bound to an identity-provider `subject` (issuer and `sub`).
+
+        A new user is bound on creation; an existing one only if nothing binds it yet and it has
+        no local password (an account an administrator created ahead of the first sign-in).
+        Conflict when the name belongs to a local account or to another subject, or when the
+        subject is bound to another name: an identity provider never takes over an account.
+        """
+        names = sorted(set(groups))
+        if any(not valid_name(n) for n in [username, *names]):
+            raise InvalidInput("invalid user or group name")
+        with self._sessions.begin() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                if session.scalar(select(User.id).where(User.oidc_subject == subject)) is not None:
+                    raise Conflict("this identity is bound to another user name")
+                user = User(username=username, oidc_subject=subject)
+                session.add(user)
+            elif user.oidc_subject != subject:
+                if user.oidc_subject is not None or user.password_hash is not None:
+                    raise Conflict("the user name belongs to another account")
+                user.oidc_subject = subject
+            user.email = email or user.email
             self._set_groups(session, user, names)
             session.flush()
             return _principal(user)

@@ -14,14 +14,14 @@ from core.ports import DocumentParser, Embedder
 from ingest.corpus import read_jsonl
 from ingest.intake import Intake
 from ingest.pipeline import EMBED_BATCH, IngestionPipeline
-from ingest.reference import langchain_rate
+from ingest.reference import langchain_run
 
 __all__ = [
     "RecordingEmbedder",
     "corpus_texts",
     "file_texts",
     "ingest_files",
-    "langchain_rate",
+    "langchain_run",
     "raw_encode_rate",
 ]
 

@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from core.acl import Principal, valid_name
-from core.errors import DependencyUnavailable, NotFound, Unauthenticated
+from core.errors import Conflict, DependencyUnavailable, NotFound, Unauthenticated
 from core.settings import SAFE_JWT_ALGORITHMS, OidcSettings, identity_url
 
 log = structlog.get_logger(__name__)
@@ -221,9 +221,10 @@ class TokenValidator:
 
 @dataclass(frozen=True)
 class OidcIdentity:
-    """Who a verified token names, in Sillok's vocabulary."""
+    """Who a verified token names, in Sillok's vocabulary; `subject` is the issuer and `sub`."""
 
     username: str
+    subject: str
     email: str | None
     groups: frozenset[str]
 
@@ -251,14 +252,18 @@ class ClaimMapping:
     groups_prefix: str = ""
 
     def identity(self, claims: Mapping[str, Any]) -> OidcIdentity:
-        """The identity in `claims`; InvalidToken when no usable username is present."""
+        """The identity in `claims`; InvalidToken without a subject or a usable username."""
+        issuer, sub = claims.get("iss"), claims.get("sub")
+        if not isinstance(issuer, str) or not isinstance(sub, str) or not issuer or not sub:
+            raise InvalidToken("no issuer or subject")
         username = _claim(claims, self.username_claim)
         if not isinstance(username, str) or not username:
             username = claims.get("sub")
         if not isinstance(username, str) or not valid_name(username) or username in RESERVED_USERNAMES:
             raise InvalidToken(f"unusable username {username!r}")
         email = claims.get("email")
-        return OidcIdentity(username, email if isinstance(email, str) else None, self._groups(claims))
+        email = email if isinstance(email, str) else None
+        return OidcIdentity(username, f"{issuer} {sub}", email, self._groups(claims))
 
     def _groups(self, claims: Mapping[str, Any]) -> frozenset[str]:
         raw = _claim(claims, self.groups_claim)
@@ -280,10 +285,11 @@ class ClaimMapping:
 class UserProvisioner(Protocol):
     """The part of the user directory that just-in-time provisioning needs."""
 
-    def add_user(
-        self, username: str, email: str | None = None, groups: Iterable[str] = (), admin: bool = False
+    def provision_oidc(
+        self, username: str, subject: str, email: str | None, groups: Iterable[str]
     ) -> Principal:
-        """Create or update a user (idempotent); groups are replaced."""
+        """Create or update the user bound to `subject` (groups replaced); Conflict if the name
+        belongs to another account."""
         ...
 
     def principal(self, username: str) -> Principal:
@@ -298,7 +304,7 @@ class OidcAuthenticator:
         self._validator = validator
         self._mapping = mapping
         self._users = users
-        self._emails: dict[str, str | None] = {}  # last email this process wrote per user
+        self._written: dict[str, tuple[str, str | None]] = {}  # user → (subject, email) this process wrote
 
     def authenticate(self, token: str) -> Principal:
         """The principal of the token's holder, with the token's groups; InvalidToken otherwise."""
@@ -310,17 +316,24 @@ class OidcAuthenticator:
             current: Principal | None = self._users.principal(identity.username)
         except NotFound:
             current = None
-        unchanged = self._emails.get(identity.username, "") == identity.email
+        unchanged = self._written.get(identity.username) == (identity.subject, identity.email)
         if current is not None and current.groups == identity.groups and unchanged:
             return current  # nothing to write: the common case, one read per request
         try:
-            principal = self._users.add_user(identity.username, identity.email, identity.groups)
-        except IntegrityError:  # a concurrent first login created the user or a group
-            principal = self._users.add_user(identity.username, identity.email, identity.groups)
-        self._emails[identity.username] = identity.email
+            try:
+                principal = self._write(identity)
+            except IntegrityError:  # a concurrent first sign-in created the user or a group
+                principal = self._write(identity)
+        except Conflict as exc:
+            log.warning("oidc_account_conflict", username=identity.username, reason=str(exc))
+            raise InvalidToken(str(exc)) from None
+        self._written[identity.username] = (identity.subject, identity.email)
         if current is None:
             log.info("oidc_user_created", username=identity.username, groups=sorted(identity.groups))
         return principal
+
+    def _write(self, identity: OidcIdentity) -> Principal:
+        return self._users.provision_oidc(identity.username, identity.subject, identity.email, identity.groups)
 
 
 def make_oidc(settings: OidcSettings, users: UserProvisioner) -> OidcAuthenticator | None:

@@ -35,6 +35,8 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # "<issuer> <subject>" of the identity-provider account this user is bound to, if any.
+    oidc_subject: Mapped[str | None] = mapped_column(String(512), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user", cascade="all, delete-orphan")

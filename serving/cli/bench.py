@@ -18,7 +18,7 @@ from ingest.bench import (
     corpus_texts,
     file_texts,
     ingest_files,
-    langchain_rate,
+    langchain_run,
     raw_encode_rate,
 )
 from ingest.corpus import corpus_chunks, index_corpus
@@ -69,10 +69,13 @@ def bench_ingest(
     err.print("Encoding the same chunks with the bare model…")
     raw = raw_encode_rate(container.embedder, embedder.passages)
     rate = chunks / max(seconds, 1e-9)
+    documents = sum(1 for _ in corpus_texts(path, limit)) if corpus else len(files)
     result: dict[str, float | int | str] = {
         "model": embedder.name,
+        "documents": documents,
         "chunks": chunks,
         "seconds": round(seconds, 2),
+        "documents_per_s": round(documents / max(seconds, 1e-9), 2),
         "chunks_per_s": round(rate, 2),
         "raw_encode_chunks_per_s": round(raw, 2),
         "ratio_to_raw": round(rate / raw, 3) if raw else 0.0,
@@ -80,8 +83,14 @@ def bench_ingest(
     if baseline == "langchain":
         err.print("Running the LangChain reference pipeline…")
         parser = ParserRegistry(container.settings.ingest.max_file_mb * 1_000_000)
-        documents = list(corpus_texts(path, limit) if corpus else file_texts(parser, files))
-        result["langchain_chunks_per_s"] = round(langchain_rate(container.embedder, documents), 2)
+        texts = list(corpus_texts(path, limit) if corpus else file_texts(parser, files))
+        reference_chunks, reference_seconds = langchain_run(container.embedder, texts)
+        result.update(
+            langchain_chunks=reference_chunks,
+            langchain_seconds=round(reference_seconds, 2),
+            langchain_chunks_per_s=round(reference_chunks / max(reference_seconds, 1e-9), 2),
+            langchain_documents_per_s=round(documents / max(reference_seconds, 1e-9), 2),
+        )
     if as_json:
         emit_json(dict(result))
     else:

@@ -183,4 +183,5 @@ def test_bench_ingest_prints_throughput_against_raw_encode_and_langchain(
     )
     assert {"chunks", "seconds", "chunks_per_s", "raw_encode_chunks_per_s", "ratio_to_raw"} <= set(result)
     assert result["chunks"] >= 12 and result["langchain_chunks_per_s"] > 0
+    assert result["documents"] == 12 and result["langchain_documents_per_s"] > 0
     assert 0 < result["ratio_to_raw"] <= 1.5

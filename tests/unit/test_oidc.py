@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 
 import jwt
@@ -31,8 +32,11 @@ from core.auth.oidc import (
     TokenValidator,
     make_oidc,
 )
+from core.auth.passwords import PasswordStore
+from core.db.engine import make_engine, migrate, session_factory
 from core.errors import DependencyUnavailable, NotFound
 from core.settings import OidcSettings
+from core.users import UserDirectory
 
 pytestmark = pytest.mark.unit
 ISSUER = "https://idp.example.com/realms/acme"
@@ -222,68 +226,112 @@ def test_token_without_kid_uses_the_only_key() -> None:
     rejected(validator(Fetcher(jwk(RSA_KEY, "a"), jwk(RSA_KEY_2, "b"))), sign(claims(), kid=None))
 
 
-class Directory:
-    """The user directory's provisioning surface, in memory, counting writes."""
+class Directory(UserDirectory):
+    """The real user directory on SQLite, counting provisioning writes."""
 
-    def __init__(self) -> None:
-        self.users: dict[str, Principal] = {}
+    def __init__(self, path: Path) -> None:
+        engine = make_engine(f"sqlite:///{path / 'sillok.db'}")
+        migrate(engine)
+        super().__init__(session_factory(engine))
+        self.sessions = session_factory(engine)
         self.writes = 0
 
-    def add_user(
-        self, username: str, email: str | None = None, groups: Iterable[str] = (), admin: bool = False
+    def provision_oidc(
+        self, username: str, subject: str, email: str | None, groups: Iterable[str]
     ) -> Principal:
         self.writes += 1
-        old = self.users.get(username)
-        self.users[username] = Principal(username, frozenset(groups), admin or bool(old and old.is_admin))
-        return self.users[username]
+        return super().provision_oidc(username, subject, email, groups)
 
-    def principal(self, username: str) -> Principal:
-        if username not in self.users:
-            raise NotFound(username)
-        return self.users[username]
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Directory:
+    return Directory(tmp_path)
 
 
 def authenticator(
-    fetcher: Fetcher, mapping: ClaimMapping | None = None
-) -> tuple[OidcAuthenticator, Directory]:
-    directory = Directory()
-    return OidcAuthenticator(validator(fetcher), mapping or ClaimMapping(), directory), directory
+    fetcher: Fetcher, directory: Directory, mapping: ClaimMapping | None = None
+) -> OidcAuthenticator:
+    return OidcAuthenticator(validator(fetcher), mapping or ClaimMapping(), directory)
 
 
-def test_first_login_creates_the_user_and_groups_follow_the_token(fetcher: Fetcher) -> None:
-    auth, directory = authenticator(fetcher)
+def test_first_login_creates_the_user_and_groups_follow_the_token(
+    fetcher: Fetcher, directory: Directory
+) -> None:
+    auth = authenticator(fetcher, directory)
     assert auth.authenticate(sign(claims())) == Principal("hana", frozenset({"hr", "eng"}))
     assert directory.writes == 1
     auth.authenticate(sign(claims()))
     assert directory.writes == 1  # unchanged: nothing written
     assert auth.authenticate(sign(claims(groups=["eng"]))).groups == {"eng"}
-    assert directory.users["hana"].groups == {"eng"}
+    assert directory.principal("hana").groups == {"eng"}
 
 
-def test_missing_groups_claim_gives_no_groups(fetcher: Fetcher) -> None:
-    auth, _ = authenticator(fetcher)
+def test_missing_groups_claim_gives_no_groups(fetcher: Fetcher, directory: Directory) -> None:
+    auth = authenticator(fetcher, directory)
     assert auth.authenticate(sign(claims(groups=None))) == Principal("hana", frozenset())
+
+
+def test_an_account_is_bound_to_the_issuer_subject(fetcher: Fetcher, directory: Directory) -> None:
+    auth = authenticator(fetcher, directory)
+    auth.authenticate(sign(claims()))
+    # Another person at the identity provider who now carries the name "hana" is not hana here,
+    # even in a fresh process that has not seen hana before.
+    for fresh in (auth, authenticator(fetcher, directory)):
+        with pytest.raises(InvalidToken) as raised:
+            fresh.authenticate(sign(claims(sub="someone-else")))
+        assert str(raised.value) == REJECTION_MESSAGE
+    # The bound subject under a new name is refused too: renaming is an administrator's act.
+    with pytest.raises(InvalidToken):
+        auth.authenticate(sign(claims(preferred_username="hana.kim")))
+    with pytest.raises(NotFound):
+        directory.principal("hana.kim")
+    assert directory.principal("hana").groups == {"hr", "eng"}
+
+
+def test_local_accounts_are_never_taken_over(fetcher: Fetcher, directory: Directory) -> None:
+    directory.add_user("minsu", groups=["finance"])
+    PasswordStore(directory.sessions).set_password("minsu", "a long local passphrase")
+    with pytest.raises(InvalidToken):
+        authenticator(fetcher, directory).authenticate(sign(claims(preferred_username="minsu")))
+    assert directory.principal("minsu").groups == {"finance"}
+
+
+def test_a_user_created_ahead_of_the_first_sign_in_is_bound_then(
+    fetcher: Fetcher, directory: Directory
+) -> None:
+    directory.add_user("hana", groups=["pending"])
+    auth = authenticator(fetcher, directory)
+    assert auth.authenticate(sign(claims())).groups == {"hr", "eng"}
+    with pytest.raises(InvalidToken):
+        auth.authenticate(sign(claims(sub="someone-else")))
 
 
 def test_claim_mapping() -> None:
     mapping = ClaimMapping("upn", "realm_access.roles", "sillok-")
     identity = mapping.identity(
         {
+            "iss": ISSUER,
             "sub": "u-1",
             "upn": "minsu@example.com",
             "realm_access": {"roles": ["sillok-hr", "/sillok-eng", "offline_access", "sillok-bad name", 7]},
         }
     )
     assert identity.username == "minsu@example.com" and identity.groups == {"hr", "eng"}
-    assert ClaimMapping().identity({"sub": "u-2", "groups": "solo"}).username == "u-2"  # fallback to sub
-    assert ClaimMapping().identity({"sub": "u-2", "groups": "solo"}).groups == {"solo"}
-    for bad in ({"preferred_username": "admin"}, {"preferred_username": "a b"}, {}):
+    assert identity.subject == f"{ISSUER} u-1"
+    solo = ClaimMapping().identity({"iss": ISSUER, "sub": "u-2", "groups": "solo"})
+    assert solo.username == "u-2" and solo.groups == {"solo"}  # the username falls back to sub
+    for bad in (
+        {"iss": ISSUER, "sub": "u-3", "preferred_username": "admin"},
+        {"iss": ISSUER, "sub": "u-3", "preferred_username": "a b"},
+        {"iss": ISSUER, "preferred_username": "hana"},  # no subject to bind
+        {},
+    ):
         with pytest.raises(InvalidToken):
             ClaimMapping().identity(bad)
 
 
-def test_admin_is_never_an_oidc_identity(fetcher: Fetcher) -> None:
-    auth, directory = authenticator(fetcher)
+def test_admin_is_never_an_oidc_identity(fetcher: Fetcher, directory: Directory) -> None:
+    auth = authenticator(fetcher, directory)
     with pytest.raises(InvalidToken):
         auth.authenticate(sign(claims(preferred_username="admin")))
     assert directory.writes == 0
@@ -306,7 +354,7 @@ def test_unsafe_settings_are_refused(overrides: dict[str, Any]) -> None:
         OidcSettings(**overrides)
 
 
-def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, directory: Directory) -> None:
     from core.settings import Settings
 
     monkeypatch.setenv("SILLOK_OIDC__ISSUER", "http://127.0.0.1:8080/realms/test")
@@ -316,7 +364,7 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings().oidc
     assert settings.issuer == "http://127.0.0.1:8080/realms/test" and settings.algorithms == ["ES256"]
     assert settings.client_secret is not None and "s3cret" not in repr(settings)
-    assert make_oidc(OidcSettings(), Directory()) is None
+    assert make_oidc(OidcSettings(), directory) is None
 
 
 class IdentityProvider(BaseHTTPRequestHandler):
@@ -353,10 +401,10 @@ def idp() -> Iterator[str]:
     server.server_close()
 
 
-def test_keys_discovered_from_the_issuer_over_http(idp: str) -> None:
+def test_keys_discovered_from_the_issuer_over_http(idp: str, directory: Directory) -> None:
     issuer = f"{idp}/realms/acme"
     settings = OidcSettings(issuer=issuer, audience=AUDIENCE, timeout_s=2)
-    auth = make_oidc(settings, Directory())
+    auth = make_oidc(settings, directory)
     assert auth is not None
     principal = auth.authenticate(sign(claims(iss=issuer)))
     assert principal.username == "hana"
