@@ -333,7 +333,8 @@ class OidcAuthenticator:
         return principal
 
     def _write(self, identity: OidcIdentity) -> Principal:
-        return self._users.provision_oidc(identity.username, identity.subject, identity.email, identity.groups)
+        i = identity
+        return self._users.provision_oidc(i.username, i.subject, i.email, i.groups)
 
 
 def make_oidc(settings: OidcSettings, users: UserProvisioner) -> OidcAuthenticator | None:
