@@ -332,9 +332,8 @@ class OidcAuthenticator:
             log.info("oidc_user_created", username=identity.username, groups=sorted(identity.groups))
         return principal
 
-    def _write(self, identity: OidcIdentity) -> Principal:
-        i = identity
-        return self._users.provision_oidc(i.username, i.subject, i.email, i.groups)
+    def _write(self, who: OidcIdentity) -> Principal:
+        return self._users.provision_oidc(who.username, who.subject, who.email, who.groups)
 
 
 def make_oidc(settings: OidcSettings, users: UserProvisioner) -> OidcAuthenticator | None:
