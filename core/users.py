@@ -185,6 +185,12 @@ class UserDirectory:
         with self._sessions() as session:
             return _principal(self._user(session, username))
 
+    def oidc_principal(self, username: str, subject: str) -> Principal | None:
+        """The principal of `username` if that user is bound to the identity-provider `subject`."""
+        with self._sessions() as session:
+            user = session.scalar(select(User).where(User.username == username, User.oidc_subject == subject))
+            return _principal(user) if user is not None else None
+
     def authenticate_key(self, key: str) -> Principal | None:
         """The principal holding a valid, unrevoked API key, or None."""
         if self._bootstrap_token and hmac.compare_digest(key.encode(), self._bootstrap_token.encode()):

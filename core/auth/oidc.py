@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from core.acl import Principal, valid_name
-from core.errors import Conflict, DependencyUnavailable, NotFound, Unauthenticated
+from core.errors import Conflict, DependencyUnavailable, Unauthenticated
 from core.settings import SAFE_JWT_ALGORITHMS, OidcSettings, identity_url
 
 log = structlog.get_logger(__name__)
@@ -292,8 +292,8 @@ class UserProvisioner(Protocol):
         belongs to another account."""
         ...
 
-    def principal(self, username: str) -> Principal:
-        """The principal of an existing user; NotFound otherwise."""
+    def oidc_principal(self, username: str, subject: str) -> Principal | None:
+        """The principal of `username` if it is bound to `subject`, else None."""
         ...
 
 
@@ -304,7 +304,7 @@ class OidcAuthenticator:
         self._validator = validator
         self._mapping = mapping
         self._users = users
-        self._written: dict[str, tuple[str, str | None]] = {}  # user → (subject, email) this process wrote
+        self._emails: dict[str, str | None] = {}  # last email this process wrote per user
 
     def authenticate(self, token: str) -> Principal:
         """The principal of the token's holder, with the token's groups; InvalidToken otherwise."""
@@ -312,11 +312,8 @@ class OidcAuthenticator:
         return self._provision(identity)
 
     def _provision(self, identity: OidcIdentity) -> Principal:
-        try:
-            current: Principal | None = self._users.principal(identity.username)
-        except NotFound:
-            current = None
-        unchanged = self._written.get(identity.username) == (identity.subject, identity.email)
+        current = self._users.oidc_principal(identity.username, identity.subject)
+        unchanged = self._emails.get(identity.username, "") == identity.email
         if current is not None and current.groups == identity.groups and unchanged:
             return current  # nothing to write: the common case, one read per request
         try:
@@ -327,9 +324,9 @@ class OidcAuthenticator:
         except Conflict as exc:
             log.warning("oidc_account_conflict", username=identity.username, reason=str(exc))
             raise InvalidToken(str(exc)) from None
-        self._written[identity.username] = (identity.subject, identity.email)
+        self._emails[identity.username] = identity.email
         if current is None:
-            log.info("oidc_user_created", username=identity.username, groups=sorted(identity.groups))
+            log.info("oidc_user_bound", username=identity.username, groups=sorted(identity.groups))
         return principal
 
     def _write(self, who: OidcIdentity) -> Principal:

@@ -296,6 +296,18 @@ def test_local_accounts_are_never_taken_over(fetcher: Fetcher, directory: Direct
     assert directory.principal("minsu").groups == {"finance"}
 
 
+def test_a_replaced_account_is_not_reached_through_an_earlier_binding(
+    fetcher: Fetcher, directory: Directory
+) -> None:
+    auth = authenticator(fetcher, directory)
+    auth.authenticate(sign(claims()))
+    directory.remove_user("hana")  # an administrator replaces hana by a local account
+    directory.add_user("hana", groups=["hr", "eng"])
+    PasswordStore(directory.sessions).set_password("hana", "a long local passphrase")
+    with pytest.raises(InvalidToken):
+        auth.authenticate(sign(claims()))
+
+
 def test_a_user_created_ahead_of_the_first_sign_in_is_bound_then(
     fetcher: Fetcher, directory: Directory
 ) -> None:
