@@ -20,9 +20,10 @@ def valid_name(name: str) -> bool:
     return bool(_NAME.match(name))
 
 
-def user_token(username: str) -> str:
-    """The token that grants one user access."""
-    return f"user:{username}"
+def user_token(user_id: str) -> str:
+    """The token that grants one user access, by the user's immutable id (never by name: a
+    name can be deleted and given to somebody else)."""
+    return f"user:{user_id}"
 
 
 def group_token(group: str) -> str:
@@ -32,7 +33,10 @@ def group_token(group: str) -> str:
 
 @dataclass(frozen=True)
 class Acl:
-    """Who may read a document: named users, named groups, or everyone (`public`)."""
+    """Who may read a document: users (by immutable id), named groups, or everyone (`public`).
+
+    Entrances translate user names to ids when they take an ACL in and back when they show one.
+    """
 
     users: frozenset[str] = field(default_factory=frozenset)
     groups: frozenset[str] = field(default_factory=frozenset)
@@ -40,7 +44,7 @@ class Acl:
 
     @classmethod
     def of(cls, users: Iterable[str] = (), groups: Iterable[str] = (), public: bool = False) -> Acl:
-        """Build an ACL from any iterables, validating every name."""
+        """Build an ACL from any iterables, validating every user id and group name."""
         acl = cls(frozenset(users), frozenset(groups), public)
         bad = sorted(n for n in acl.users | acl.groups if not valid_name(n))
         if bad:
@@ -63,15 +67,23 @@ class Acl:
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: the only thing that can unlock content."""
+    """An authenticated caller: the only thing that can unlock content.
+
+    `user_id` is the account's immutable id; `username` is for display and audit. A principal
+    without an id holds no user token (deny by default).
+    """
 
     username: str
     groups: frozenset[str] = field(default_factory=frozenset)
     is_admin: bool = False
+    user_id: str = ""
 
     def tokens(self) -> frozenset[str]:
         """Every token this principal holds; computed here and nowhere else."""
-        return frozenset({PUBLIC, user_token(self.username)} | {group_token(g) for g in self.groups})
+        held = {PUBLIC} | {group_token(g) for g in self.groups}
+        if self.user_id:
+            held.add(user_token(self.user_id))
+        return frozenset(held)
 
     def can_read(self, acl_tokens: Iterable[str]) -> bool:
         """True when the principal holds at least one of `acl_tokens`."""
@@ -85,10 +97,10 @@ def explain(principal: Principal, acl: Acl) -> list[dict[str, str]]:
     held = principal.tokens()
     if acl.public and PUBLIC in held:
         reasons.append({"token": PUBLIC, "entry": "public", "reason": "the document is public"})
-    if principal.username in acl.users and user_token(principal.username) in held:
+    if principal.user_id in acl.users and user_token(principal.user_id) in held:
         reasons.append(
             {
-                "token": user_token(principal.username),
+                "token": user_token(principal.user_id),
                 "entry": f"users: {principal.username}",
                 "reason": "you are named in the document's ACL",
             }

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.acl import Principal
 from core.db.models import AuditEvent, AuditView, iso
 
 
@@ -34,23 +35,33 @@ class AuditLog:
 
     def record(
         self,
-        actor: str | None,
+        actor: Principal | str | None,
         action: str,
         channel: str,
         detail: dict[str, Any],
         shown: Sequence[Shown] = (),
     ) -> None:
-        """Append one event and the passages it showed."""
+        """Append one event and the passages it showed.
+
+        `actor` is the principal who acted, or only a name when nobody was authenticated (a
+        failed sign-in names the account it tried).
+        """
         now = datetime.now(UTC)
+        name, actor_id = (
+            (actor.username, actor.user_id or None) if isinstance(actor, Principal) else (actor, None)
+        )
         with self._sessions.begin() as session:
-            event = AuditEvent(at=now, actor=actor, action=action, channel=channel, detail=detail)
+            event = AuditEvent(
+                at=now, actor=name, actor_id=actor_id, action=action, channel=channel, detail=detail
+            )
             session.add(event)
             session.flush()
             session.add_all(
                 AuditView(
                     event_id=event.id,
                     at=now,
-                    actor=actor or "",
+                    actor=name or "",
+                    actor_id=actor_id,
                     document_id=s.document_id,
                     version=s.version,
                     chunk_id=s.chunk_id,
@@ -93,8 +104,9 @@ class AuditLog:
                 }
             last = page[-1].id
 
-    def seen(self, actor: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
-        """The documents `actor` was shown in [since, until), with versions, passages and times."""
+    def seen(self, actor_id: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """The documents the user with id `actor_id` was shown in [since, until), with versions,
+        passages and times (an earlier account that had the same name is another user)."""
         query = (
             select(
                 AuditView.document_id,
@@ -102,7 +114,7 @@ class AuditLog:
                 func.min(AuditView.at),
                 func.max(AuditView.at),
             )
-            .where(AuditView.actor == actor, AuditView.at >= since, AuditView.at < until)
+            .where(AuditView.actor_id == actor_id, AuditView.at >= since, AuditView.at < until)
             .group_by(AuditView.document_id)
             .order_by(func.min(AuditView.at))
         )
@@ -111,7 +123,7 @@ class AuditLog:
             versions: dict[str, set[str]] = {}
             for doc, version in session.execute(
                 select(AuditView.document_id, AuditView.version).where(
-                    AuditView.actor == actor, AuditView.at >= since, AuditView.at < until
+                    AuditView.actor_id == actor_id, AuditView.at >= since, AuditView.at < until
                 )
             ):
                 if version:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from core.acl import Principal
 from core.db.models import Conversation, Feedback, Message, iso, utcnow
 from core.errors import InvalidInput, NotFound
 from core.types import Answer
@@ -41,13 +42,13 @@ def visible_message(message: Message, readable: Collection[str]) -> dict[str, An
 
 
 class Conversations:
-    """Conversation storage; every method takes the owner's username."""
+    """Conversation storage; every method takes the owner, known by its immutable user id."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
     def record(
-        self, username: str, conversation_id: str | None, question: str, answer: Answer, channel: str
+        self, owner: Principal, conversation_id: str | None, question: str, answer: Answer, channel: str
     ) -> tuple[str, int]:
         """Append a question and its answer; a new conversation when no id is given.
 
@@ -56,11 +57,14 @@ class Conversations:
         with self._sessions.begin() as session:
             if conversation_id is None:
                 conversation = Conversation(
-                    id=str(uuid.uuid4()), username=username, title=" ".join(question.split())[:_TITLE_CHARS]
+                    id=str(uuid.uuid4()),
+                    user_id=owner.user_id,
+                    username=owner.username,
+                    title=" ".join(question.split())[:_TITLE_CHARS],
                 )
                 session.add(conversation)
             else:
-                conversation = self._owned(session, username, conversation_id)
+                conversation = self._owned(session, owner, conversation_id)
             message = Message(
                 question=question,
                 answer=answer.text,
@@ -74,54 +78,60 @@ class Conversations:
             session.flush()
             return conversation.id, message.id
 
-    def check(self, username: str, conversation_id: str) -> None:
-        """Raise NotFound unless the conversation exists and belongs to `username`."""
+    def check(self, owner: Principal, conversation_id: str) -> None:
+        """Raise NotFound unless the conversation exists and belongs to `owner`."""
         with self._sessions() as session:
-            self._owned(session, username, conversation_id)
+            self._owned(session, owner, conversation_id)
 
-    def for_user(self, username: str) -> list[dict[str, Any]]:
+    def for_user(self, owner: Principal) -> list[dict[str, Any]]:
         """The user's conversations, most recent first."""
         with self._sessions() as session:
             rows = session.scalars(
                 select(Conversation)
-                .where(Conversation.username == username)
+                .where(Conversation.user_id == owner.user_id)
                 .order_by(Conversation.updated_at.desc())
             ).all()
             return [{"id": c.id, "title": c.title, "updated_at": iso(c.updated_at)} for c in rows]
 
-    def get(self, username: str, conversation_id: str) -> Conversation:
+    def get(self, owner: Principal, conversation_id: str) -> Conversation:
         """One of the user's conversations with its messages loaded."""
         with self._sessions() as session:
-            return self._owned(session, username, conversation_id)
+            return self._owned(session, owner, conversation_id)
 
-    def delete(self, username: str, conversation_id: str) -> None:
+    def delete(self, owner: Principal, conversation_id: str) -> None:
         """Delete one of the user's conversations."""
         with self._sessions.begin() as session:
-            session.delete(self._owned(session, username, conversation_id))
+            session.delete(self._owned(session, owner, conversation_id))
 
-    def feedback(self, username: str, message_id: int, rating: int, comment: str | None) -> None:
+    def feedback(self, owner: Principal, message_id: int, rating: int, comment: str | None) -> None:
         """Store (or replace) the user's thumbs up (+1) or down (-1) on one of their answers."""
         if rating not in (1, -1):
             raise InvalidInput("rating must be 1 (thumbs up) or -1 (thumbs down)")
         with self._sessions.begin() as session:
             message = session.get(Message, message_id)
-            if message is None or message.conversation.username != username:
+            if message is None or not owner.user_id or message.conversation.user_id != owner.user_id:
                 raise NotFound("message not found")
             existing = session.scalar(
-                select(Feedback).where(Feedback.message_id == message_id, Feedback.username == username)
+                select(Feedback).where(Feedback.message_id == message_id, Feedback.user_id == owner.user_id)
             )
             if existing is None:
                 session.add(
-                    Feedback(message_id=message_id, username=username, rating=rating, comment=comment)
+                    Feedback(
+                        message_id=message_id,
+                        user_id=owner.user_id,
+                        username=owner.username,
+                        rating=rating,
+                        comment=comment,
+                    )
                 )
             else:
                 existing.rating, existing.comment = rating, comment
 
     @staticmethod
-    def _owned(session: Session, username: str, conversation_id: str) -> Conversation:
+    def _owned(session: Session, owner: Principal, conversation_id: str) -> Conversation:
         conversation = session.scalar(
             select(Conversation)
-            .where(Conversation.id == conversation_id, Conversation.username == username)
+            .where(Conversation.id == conversation_id, Conversation.user_id == owner.user_id)
             .options(selectinload(Conversation.messages))
         )
         if conversation is None:

@@ -21,16 +21,28 @@ from core.errors import NotFound
 from core.types import DocumentStatus
 
 DOCUMENT_NAMESPACE = uuid.UUID("0b5e7c8e-2f1a-4d3b-8c6d-5111a0c0ffee")
+CONNECTOR_NAMESPACE = "connector"  # folders, intranet sites and `sillok ingest`: the operator's
 
 
-def document_id_for(source: str) -> str:
-    """The stable id of the document registered from `source` (a path, URL or upload key)."""
-    return str(uuid.uuid5(DOCUMENT_NAMESPACE, source))
+def upload_namespace(user_id: str) -> str:
+    """The namespace of one user's uploads: nobody else can name a document inside it."""
+    return f"user:{user_id}"
 
 
-def acl_of(document: Document) -> Acl:
-    """The ACL stored with a document."""
-    return Acl(frozenset(document.acl_users), frozenset(document.acl_groups), document.acl_public)
+def document_id_for(namespace: str, source: str) -> str:
+    """The id a new document gets when `source` (a path, URL or upload key) is first registered
+    in `namespace`; the same source in another namespace is another document."""
+    return str(uuid.uuid5(DOCUMENT_NAMESPACE, f"{namespace}\n{source}"))
+
+
+def acl_of(record: Document | DocumentVersion) -> Acl:
+    """The ACL stored with a document (who may read it now) or with a version (who will when
+    that version becomes current)."""
+    return Acl(frozenset(record.acl_users), frozenset(record.acl_groups), record.acl_public)
+
+
+def _store_acl(record: Document | DocumentVersion, acl: Acl) -> None:
+    record.acl_users, record.acl_groups, record.acl_public = sorted(acl.users), sorted(acl.groups), acl.public
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,7 @@ class DocumentRegistry:
     def register(
         self,
         *,
+        namespace: str,
         source: str,
         filename: str,
         title: str,
@@ -61,29 +74,45 @@ class DocumentRegistry:
         stored_path: str,
         uploaded_by: str | None,
     ) -> Registration:
-        """Record a file's content as the newest version of the document at `source` (idempotent).
+        """Record a file's content as the newest version of the document at `source` within
+        `namespace` (idempotent). Callers choose the namespace from who is writing, so a writer
+        can only ever reach its own documents.
 
-        Content identical to the newest version changes nothing but the ACL; in particular a
-        version that failed is not retried, so a poison file cannot loop through a scheduled sync.
+        `acl` goes with the content: it becomes the document's when this version becomes
+        current (at once when the content is already current, or nothing is), so a new version
+        that fails never changes who may read the current one. Content identical to the newest
+        version is not processed again; in particular a version that failed is not retried, so a
+        poison file cannot loop through a scheduled sync.
         """
-        document_id = document_id_for(source)
         with self._sessions.begin() as session:
-            doc = session.get(Document, document_id, with_for_update=True)
-            acl_changed = doc is not None and doc.current_version is not None and acl_of(doc) != acl
+            doc = session.scalar(
+                select(Document)
+                .where(Document.namespace == namespace, Document.source == source)
+                .with_for_update()
+            )
             if doc is None:
                 doc = Document(
-                    id=document_id,
+                    id=document_id_for(namespace, source),
+                    namespace=namespace,
                     source=source,
                     filename=filename,
                     title=title,
                     status=DocumentStatus.QUEUED.value,
                     uploaded_by=uploaded_by,
+                    acl_revision=0,
                 )
+                _store_acl(doc, acl)
                 session.add(doc)
-            if acl_changed:
+            document_id = doc.id
+            acl_changed = False
+            if doc.current_version in (None, sha256) and acl_of(doc) != acl:
+                _store_acl(doc, acl)
                 doc.acl_revision += 1
-            doc.acl_users, doc.acl_groups, doc.acl_public = sorted(acl.users), sorted(acl.groups), acl.public
+                acl_changed = doc.current_version is not None
             if doc.latest_version == sha256:
+                latest = self._find(session, document_id, sha256)
+                if latest is not None:
+                    _store_acl(latest, acl)
                 return Registration(document_id, sha256, False, acl_changed)
             session.execute(
                 update(DocumentVersion)
@@ -100,9 +129,17 @@ class DocumentRegistry:
             version.size_bytes, version.stored_path = size_bytes, stored_path
             version.status, version.error_code, version.error = DocumentStatus.QUEUED.value, None, None
             version.attempts, version.chunks_done, version.enqueued_at = 0, 0, None
+            _store_acl(version, acl)
             doc.filename, doc.title, doc.latest_version = filename, title, sha256
             doc.status, doc.error_code, doc.error = DocumentStatus.QUEUED.value, None, None
             return Registration(document_id, sha256, True, acl_changed)
+
+    def find(self, namespace: str, source: str) -> Document | None:
+        """The document registered from `source` within `namespace`, if any."""
+        with self._sessions() as session:
+            return session.scalar(
+                select(Document).where(Document.namespace == namespace, Document.source == source)
+            )
 
     def mark_enqueued(self, document_id: str, version: str) -> None:
         """Remember when a version was last sent to the queue."""
@@ -202,6 +239,9 @@ class DocumentRegistry:
                 ver.status = DocumentStatus.SUPERSEDED.value
                 return False
             ver.status = DocumentStatus.INDEXED.value
+            if acl_of(ver) != acl_of(doc):  # the ACL registered with this content takes effect now
+                _store_acl(doc, acl_of(ver))
+                doc.acl_revision += 1
             doc.current_version, doc.chunk_count = version, chunk_count
             doc.status, doc.error_code, doc.error = DocumentStatus.INDEXED.value, None, None
             return True
@@ -273,10 +313,12 @@ class DocumentRegistry:
             ).all()
         return {status: count for status, count in rows}
 
-    def sources(self, prefix: str) -> set[str]:
-        """Sources of the registered documents that start with `prefix`."""
+    def sources(self, namespace: str, prefix: str) -> set[str]:
+        """Sources of the documents registered within `namespace` that start with `prefix`."""
         with self._sessions() as session:
-            query = select(Document.source).where(Document.source.startswith(prefix, autoescape=True))
+            query = select(Document.source).where(
+                Document.namespace == namespace, Document.source.startswith(prefix, autoescape=True)
+            )
             return set(session.scalars(query))
 
     def version(self, document_id: str, version: str) -> DocumentVersion:
@@ -318,13 +360,18 @@ class DocumentRegistry:
         return [d for d in docs if principal.can_read(acl_of(d).tokens())]
 
     def set_acl(self, document_id: str, acl: Acl) -> None:
-        """Replace a document's ACL; the stored points follow (see `acl_pending`)."""
+        """Replace a document's ACL, and that of its versions in flight (so that one becoming
+        current later does not undo the change); the stored points follow (see `acl_pending`)."""
+        in_flight = (DocumentStatus.QUEUED.value, DocumentStatus.PROCESSING.value)
         with self._sessions.begin() as session:
             doc = session.get(Document, document_id, with_for_update=True)
             if doc is None:
                 raise NotFound("document not found")
-            doc.acl_users, doc.acl_groups, doc.acl_public = sorted(acl.users), sorted(acl.groups), acl.public
+            _store_acl(doc, acl)
             doc.acl_revision += 1
+            for ver in doc.versions:
+                if ver.status in in_flight:
+                    _store_acl(ver, acl)
 
     def acl_applied(self, document_id: str, revision: int) -> None:
         """Record that the stored points carry the ACL of `revision`."""

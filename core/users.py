@@ -8,11 +8,12 @@ import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.acl import Principal, valid_name
-from core.db.models import ApiKey, Group, Membership, User, iso
+from core.db.models import ApiKey, Group, Membership, User, WebSession, iso
 from core.errors import Conflict, InvalidInput, NotFound
 
 KEY_PREFIX = "slk_"
@@ -34,9 +35,10 @@ def _record(user: User) -> dict[str, object]:
     }
 
 
-def _principal(user: User) -> Principal:
+def principal_of(user: User) -> Principal:
+    """The principal of a user row: its immutable id, name, groups and role."""
     groups = frozenset(m.group.name for m in user.memberships)
-    return Principal(user.username, groups, user.is_admin)
+    return Principal(user.username, groups, user.is_admin, user.uid)
 
 
 class UserDirectory:
@@ -63,7 +65,7 @@ class UserDirectory:
             user.is_admin = admin or user.is_admin
             self._set_groups(session, user, names)
             session.flush()
-            return _principal(user)
+            return principal_of(user)
 
     def provision_oidc(
         self, username: str, subject: str, email: str | None, groups: Iterable[str]
@@ -92,7 +94,7 @@ class UserDirectory:
             user.email = email or user.email
             self._set_groups(session, user, names)
             session.flush()
-            return _principal(user)
+            return principal_of(user)
 
     def set_groups(self, username: str, groups: Iterable[str]) -> Principal:
         """Replace a user's group memberships."""
@@ -103,7 +105,7 @@ class UserDirectory:
             user = self._user(session, username)
             self._set_groups(session, user, names)
             session.flush()
-            return _principal(user)
+            return principal_of(user)
 
     @staticmethod
     def _set_groups(session: Session, user: User, names: list[str]) -> None:
@@ -117,9 +119,13 @@ class UserDirectory:
         user.memberships = kept + [Membership(group=existing[n]) for n in names if n not in held]
 
     def remove_user(self, username: str) -> None:
-        """Delete a user; their API keys stop working at once."""
+        """Delete a user; their API keys and web sessions stop working at once, and a user
+        created later under the same name gets a new id: none of this one's documents, ACL
+        entries or history."""
         with self._sessions.begin() as session:
-            session.delete(self._user(session, username))
+            user = self._user(session, username)
+            session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+            session.delete(user)
 
     def issue_key(self, username: str) -> str:
         """A new API key for the user; only its hash is stored, so it is shown once."""
@@ -178,23 +184,58 @@ class UserDirectory:
     def principal(self, username: str) -> Principal:
         """The principal of an existing user (for trusted entrances such as the local CLI)."""
         if username == BOOTSTRAP_ADMIN and self._bootstrap_token:
-            with self._sessions() as session:
-                user = session.scalar(select(User).where(User.username == username))
-                if user is None:
-                    return Principal(BOOTSTRAP_ADMIN, frozenset(), True)
+            return self._bootstrap_admin()
         with self._sessions() as session:
-            return _principal(self._user(session, username))
+            return principal_of(self._user(session, username))
+
+    def _bootstrap_admin(self) -> Principal:
+        """The built-in admin's principal; its row is created on first use, so it has an id."""
+        with self._sessions() as session:
+            user = session.scalar(select(User).where(User.username == BOOTSTRAP_ADMIN))
+            if user is not None:
+                return Principal(BOOTSTRAP_ADMIN, principal_of(user).groups, True, user.uid)
+        try:
+            with self._sessions.begin() as session:
+                user = User(username=BOOTSTRAP_ADMIN, is_admin=True)
+                session.add(user)
+                session.flush()
+                return Principal(BOOTSTRAP_ADMIN, frozenset(), True, user.uid)
+        except IntegrityError:  # another request created it first
+            return self._bootstrap_admin()
+
+    def ids_for(self, usernames: Iterable[str]) -> dict[str, str]:
+        """The immutable ids of existing users by name; InvalidInput naming any unknown one."""
+        names = set(usernames)
+        if not names:
+            return {}
+        with self._sessions() as session:
+            found = dict(
+                session.execute(select(User.username, User.uid).where(User.username.in_(names))).all()
+            )
+        unknown = sorted(names - found.keys())
+        if unknown:
+            raise InvalidInput(f"no user named {', '.join(unknown)}")
+        return found
+
+    def names_for(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """Current names of the users with these ids (ids of removed users are left out)."""
+        ids = set(user_ids)
+        if not ids:
+            return {}
+        with self._sessions() as session:
+            query = select(User.uid, User.username).where(User.uid.in_(ids))
+            return dict(session.execute(query).tuples().all())
 
     def oidc_principal(self, username: str, subject: str) -> Principal | None:
         """The principal of `username` if that user is bound to the identity-provider `subject`."""
         with self._sessions() as session:
             user = session.scalar(select(User).where(User.username == username, User.oidc_subject == subject))
-            return _principal(user) if user is not None else None
+            return principal_of(user) if user is not None else None
 
     def authenticate_key(self, key: str) -> Principal | None:
         """The principal holding a valid, unrevoked API key, or None."""
         if self._bootstrap_token and hmac.compare_digest(key.encode(), self._bootstrap_token.encode()):
-            return Principal(BOOTSTRAP_ADMIN, frozenset(), True)
+            return self._bootstrap_admin()
         if not key.startswith(KEY_PREFIX):
             return None
         with self._sessions.begin() as session:
@@ -204,7 +245,7 @@ class UserDirectory:
             if row is None:
                 return None
             row.last_used_at = datetime.now(UTC)
-            return _principal(row.user)
+            return principal_of(row.user)
 
     @staticmethod
     def _user(session: Session, username: str) -> User:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.acl import Acl
+from core.documents import CONNECTOR_NAMESPACE
 from core.errors import DocumentError
 from core.ports import DocumentParser, Embedder
 from ingest.corpus import read_jsonl
@@ -74,7 +75,9 @@ def ingest_files(intake: Intake, pipeline: IngestionPipeline, files: Sequence[Pa
     """Run the pipeline over files (public ACL); returns the number of chunks indexed."""
     chunks = 0
     for path in files:
-        reg = intake.submit(path, source=path.resolve().as_uri(), acl=Acl.of(public=True))
+        reg = intake.submit(
+            path, namespace=CONNECTOR_NAMESPACE, source=path.resolve().as_uri(), acl=Acl.of(public=True)
+        )
         chunks += pipeline.process(reg.document_id, reg.version).chunks
     return chunks
 

@@ -34,13 +34,15 @@ class Intake:
         self,
         path: Path,
         *,
+        namespace: str,
         source: str,
         acl: Acl,
         title: str | None = None,
         filename: str | None = None,
         uploaded_by: str | None = None,
     ) -> Registration:
-        """Register `path`'s content as the newest version of the document at `source`.
+        """Register `path`'s content as the newest version of the document at `source` within
+        `namespace` (the writer's: see `DocumentRegistry.register`).
 
         When the registration says `needs_processing`, queue the version; when it says
         `acl_changed`, queue the ACL update of the stored points.
@@ -54,6 +56,7 @@ class Intake:
             partial.replace(stored)
         name = filename or path.name
         return self._registry.register(
+            namespace=namespace,
             source=source,
             filename=name,
             title=title or Path(name).stem,

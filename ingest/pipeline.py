@@ -79,7 +79,7 @@ class IngestionPipeline:
         doc = ver.document
         try:
             chunks = self._chunks(
-                Path(ver.stored_path), doc.filename, doc.title, document_id, version, acl_of(doc)
+                Path(ver.stored_path), doc.filename, doc.title, document_id, version, acl_of(ver)
             )
             for start in range(0, len(chunks), EMBED_BATCH):
                 batch = chunks[start : start + EMBED_BATCH]

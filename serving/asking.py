@@ -44,19 +44,17 @@ def ask(
     A conversation id that is not the caller's is refused before anything is retrieved.
     """
     if conversation_id is not None:
-        container.conversations.check(principal.username, conversation_id)
+        container.conversations.check(principal, conversation_id)
     for part in container.answers.stream(principal, question):
         if not isinstance(part, Answer):
             yield part
             continue
         conversation, message = container.conversations.record(
-            principal.username, conversation_id, question, part, channel
+            principal, conversation_id, question, part, channel
         )
         shown = [Shown(c.document_id, c.version, c.chunk_id) for c in part.citations]
         detail = {"question": question, "conversation_id": conversation, "message_id": message}
-        container.audit.record(
-            principal.username, "chat", channel, {**detail, "grounded": part.grounded}, shown
-        )
+        container.audit.record(principal, "chat", channel, {**detail, "grounded": part.grounded}, shown)
         QUESTIONS.labels(channel, part.mode, str(part.grounded).lower()).inc()
         yield Reply(part, conversation, message)
 
@@ -78,5 +76,5 @@ def search(
     """Ranked passages the principal may read, audited."""
     hits = container.retriever.search(principal, query, top_k)
     shown = [Shown(h.chunk.document_id, h.chunk.version, h.chunk.id) for h in hits]
-    container.audit.record(principal.username, "search", channel, {"query": query, "top_k": top_k}, shown)
+    container.audit.record(principal, "search", channel, {"query": query, "top_k": top_k}, shown)
     return hits

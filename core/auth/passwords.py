@@ -11,10 +11,10 @@ from functools import cached_property
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db.models import User
+from core.db.models import User, WebSession
 from core.errors import InvalidInput, NotFound
 
 MIN_LENGTH = 12
@@ -39,7 +39,9 @@ class PasswordStore:
         return self._hasher.hash("no account has this password")
 
     def set_password(self, username: str, password: str) -> None:
-        """Store a new password for an existing user; InvalidInput when it is too short or long."""
+        """Store a new password for an existing user and end every web session they have open
+        (a changed password locks out whoever knew the old one); InvalidInput when it is too
+        short or too long."""
         password = _normalise(password)
         if len(password) < MIN_LENGTH:
             raise InvalidInput(f"a password needs at least {MIN_LENGTH} characters")
@@ -51,14 +53,16 @@ class PasswordStore:
             if user is None:
                 raise NotFound(f"no user named {username!r}")
             user.password_hash = hashed
+            session.execute(delete(WebSession).where(WebSession.user_id == user.id))
 
     def clear_password(self, username: str) -> None:
-        """Remove a user's password, so that they can no longer log in with one."""
+        """Remove a user's password and end their web sessions: they can no longer sign in with one."""
         with self._sessions.begin() as session:
             user = session.scalar(select(User).where(User.username == username))
             if user is None:
                 raise NotFound(f"no user named {username!r}")
             user.password_hash = None
+            session.execute(delete(WebSession).where(WebSession.user_id == user.id))
 
     def check(self, username: str, password: str) -> bool:
         """True when `password` is the user's; a stored hash with outdated parameters is renewed."""

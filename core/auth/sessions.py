@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.acl import Principal
 from core.db.models import User, WebSession
 from core.errors import NotFound
+from core.users import principal_of
 
 LIFETIME = timedelta(hours=12)
 
@@ -62,9 +63,7 @@ class WebSessions:
             expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
             if expires < datetime.now(UTC):
                 return None
-            user = row.user
-            groups = frozenset(m.group.name for m in user.memberships)
-            return Principal(user.username, groups, user.is_admin), row.csrf
+            return principal_of(row.user), row.csrf
 
     def close(self, token: str) -> None:
         """End a session (logout)."""

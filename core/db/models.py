@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 def utcnow() -> datetime:
     """Timezone-aware now, the only clock the schema uses."""
     return datetime.now(UTC)
+
+
+def new_user_id() -> str:
+    """A fresh immutable user id (never reused, unlike a name or an integer row id)."""
+    return str(uuid.uuid4())
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -26,11 +32,13 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
-    """A person or service account; `username` is its identity in ACL tokens."""
+    """A person or service account. `uid` is its identity in ACL tokens, conversations, feedback
+    and the audit log; `username` is how people name it, and may be given to someone else later."""
 
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True, index=True, default=new_user_id)
     username: Mapped[str] = mapped_column(String(128), unique=True, index=True)
     email: Mapped[str | None] = mapped_column(String(320))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -86,12 +94,18 @@ class ApiKey(Base):
 
 
 class Document(Base):
-    """A document as users know it: a stable id, a title, an ACL and its current version."""
+    """A document as users know it: a stable id, a title, an ACL and its current version.
+
+    `source` names it only inside `namespace`, the writer that may register versions of it:
+    `user:<uid>` for uploads, `connector` for folders and intranet sites.
+    """
 
     __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("namespace", "source"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    source: Mapped[str] = mapped_column(String(2048), unique=True)
+    namespace: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(2048))
     title: Mapped[str] = mapped_column(String(512))
     filename: Mapped[str] = mapped_column(String(512))
     acl_users: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -99,7 +113,7 @@ class Document(Base):
     acl_public: Mapped[bool] = mapped_column(Boolean, default=False)
     acl_revision: Mapped[int] = mapped_column(Integer, default=0)  # bumped by every ACL change
     acl_applied: Mapped[int] = mapped_column(Integer, default=0)  # revision the stored points carry
-    uploaded_by: Mapped[str | None] = mapped_column(String(128))
+    uploaded_by: Mapped[str | None] = mapped_column(String(128))  # the uploader's user uid
     current_version: Mapped[str | None] = mapped_column(String(64))  # the version readers see
     latest_version: Mapped[str | None] = mapped_column(String(64))  # the newest content registered
     status: Mapped[str] = mapped_column(String(16), index=True)
@@ -131,6 +145,11 @@ class DocumentVersion(Base):
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)  # progress of a running version
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The ACL registered with this content; it becomes the document's only when this version
+    # becomes current, so a failed new version never changes who may read the current one.
+    acl_users: Mapped[list[str]] = mapped_column(JSON, default=list)
+    acl_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    acl_public: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -146,7 +165,8 @@ class AuditEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    actor: Mapped[str | None] = mapped_column(String(128), index=True)
+    actor: Mapped[str | None] = mapped_column(String(128), index=True)  # the name, as it was then
+    actor_id: Mapped[str | None] = mapped_column(String(36), index=True)  # the user's uid
     action: Mapped[str] = mapped_column(String(64), index=True)
     channel: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -161,6 +181,7 @@ class AuditView(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     actor: Mapped[str] = mapped_column(String(128), index=True)
+    actor_id: Mapped[str | None] = mapped_column(String(36), index=True)
     document_id: Mapped[str] = mapped_column(String(36), index=True)
     version: Mapped[str | None] = mapped_column(String(64))
     chunk_id: Mapped[str | None] = mapped_column(String(36))
@@ -172,6 +193,7 @@ class Conversation(Base):
     __tablename__ = "conversations"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(String(36), index=True)  # the owner's uid
     username: Mapped[str] = mapped_column(String(128), index=True)
     title: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -210,6 +232,7 @@ class Feedback(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(36))
     username: Mapped[str] = mapped_column(String(128))
     rating: Mapped[int] = mapped_column(Integer)  # +1 or -1
     comment: Mapped[str | None] = mapped_column(Text)

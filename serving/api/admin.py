@@ -27,7 +27,7 @@ def _self_or_admin(principal: Principal, username: str) -> None:
 
 
 def _audit(container: Container, principal: Principal, action: str, detail: dict[str, Any]) -> None:
-    container.audit.record(principal.username, action, "rest", detail)
+    container.audit.record(principal, action, "rest", detail)
 
 
 @router.get("/me", tags=["users"])

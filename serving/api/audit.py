@@ -48,4 +48,5 @@ def seen(
 ) -> dict[str, Any]:
     """Which documents (versions, passages) `user` was shown between `since` and `until`."""
     require_admin(principal)
-    return {"user": user, "documents": container.audit.seen(user, _utc(since), _utc(until))}
+    user_id = container.users.principal(user).user_id
+    return {"user": user, "documents": container.audit.seen(user_id, _utc(since), _utc(until))}

@@ -50,7 +50,7 @@ def login(body: Login, request: Request, response: Response, container: Containe
         SESSION_COOKIE, opened.token, httponly=True, samesite="strict", secure=secure, path="/"
     )
     response.set_cookie(CSRF_COOKIE, opened.csrf, httponly=False, samesite="strict", secure=secure, path="/")
-    container.audit.record(principal.username, "login", "web", {"address": address})
+    container.audit.record(principal, "login", "web", {"address": address})
     return {
         "username": principal.username,
         "groups": sorted(principal.groups),
@@ -68,7 +68,7 @@ def logout(request: Request, principal: CurrentPrincipal, container: ContainerDe
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
-    container.audit.record(principal.username, "logout", "web", {})
+    container.audit.record(principal, "logout", "web", {})
     return response
 
 
@@ -123,5 +123,5 @@ def oidc_callback(request: Request, container: ContainerDep, code: str = "", sta
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(_PENDING_COOKIE, path=_PENDING_PATH)
     _finish_login(response, request, container, principal.username)
-    container.audit.record(principal.username, "login", "web", {"address": client_ip(request), "via": "oidc"})
+    container.audit.record(principal, "login", "web", {"address": client_ip(request), "via": "oidc"})
     return response

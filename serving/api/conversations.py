@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1", tags=["chat"])
 @router.get("/conversations")
 def list_conversations(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
     """The caller's conversations, most recent first."""
-    return {"conversations": container.conversations.for_user(principal.username)}
+    return {"conversations": container.conversations.for_user(principal)}
 
 
 @router.get("/conversations/{conversation_id}")
@@ -25,7 +25,7 @@ def get_conversation(
 ) -> dict[str, Any]:
     """One conversation with its messages, re-checked against today's ACLs: an answer citing a
     document the caller may no longer read is withheld."""
-    conversation = container.conversations.get(principal.username, conversation_id)
+    conversation = container.conversations.get(principal, conversation_id)
     cited = {c["document_id"] for m in conversation.messages for c in m.citations}
     readable = container.documents.readable_versions(principal, cited)
     return {
@@ -40,7 +40,7 @@ def delete_conversation(
     conversation_id: str, principal: CurrentPrincipal, container: ContainerDep
 ) -> Response:
     """Delete one of the caller's conversations."""
-    container.conversations.delete(principal.username, conversation_id)
+    container.conversations.delete(principal, conversation_id)
     return Response(status_code=204)
 
 
@@ -49,8 +49,6 @@ def feedback(
     message_id: int, body: FeedbackBody, principal: CurrentPrincipal, container: ContainerDep
 ) -> Response:
     """Thumbs up (1) or down (-1), with an optional comment, on one of the caller's answers."""
-    container.conversations.feedback(principal.username, message_id, body.rating, body.comment)
-    container.audit.record(
-        principal.username, "feedback", "rest", {"message_id": message_id, "rating": body.rating}
-    )
+    container.conversations.feedback(principal, message_id, body.rating, body.comment)
+    container.audit.record(principal, "feedback", "rest", {"message_id": message_id, "rating": body.rating})
     return Response(status_code=204)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from starlette.datastructures import UploadFile
 from core.acl import Acl, Principal, explain
 from core.audit import Shown
 from core.db.models import Document
-from core.documents import acl_of
+from core.documents import acl_of, upload_namespace
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.types import chunk_position
 from serving.api.deps import ContainerDep, CurrentPrincipal
@@ -28,10 +29,25 @@ from serving.bootstrap import Container
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 _COPY_BLOCK = 1 << 20
+MAX_TITLE, MAX_FILENAME, MAX_SOURCE = 300, 255, 2048
 
 
-def document_view(doc: Document, container: Container) -> dict[str, Any]:
-    """A document as the API shows it, with the progress of its newest version."""
+def _limited(field: str, value: str, limit: int) -> str:
+    """`value` if it fits the field's limit; InvalidInput otherwise (multipart fields have no schema)."""
+    if len(value) > limit:
+        raise InvalidInput(f"{field} may have at most {limit} characters")
+    return value
+
+
+def document_views(docs: Sequence[Document], container: Container) -> list[dict[str, Any]]:
+    """Documents as the API shows them, with the progress of their newest versions; user ids
+    in ACLs and uploaders are shown as today's user names (a removed user is left out)."""
+    ids = {u for d in docs for u in d.acl_users} | {d.uploaded_by for d in docs if d.uploaded_by}
+    names = container.users.names_for(ids)
+    return [_view(doc, container, names) for doc in docs]
+
+
+def _view(doc: Document, container: Container, names: dict[str, str]) -> dict[str, Any]:
     latest = container.documents.latest(doc.id)
     progress = None
     if latest is not None and latest.status in ("queued", "processing"):
@@ -43,39 +59,48 @@ def document_view(doc: Document, container: Container) -> dict[str, Any]:
         "status": doc.status,
         "error": doc.error,
         "error_code": doc.error_code,
-        "acl": acl_of(doc).as_dict(),
+        "acl": acl_view(acl_of(doc), names),
         "chunks": doc.chunk_count,
         "version": doc.current_version,
         "progress": progress,
-        "uploaded_by": doc.uploaded_by,
+        "uploaded_by": names.get(doc.uploaded_by or ""),
         "size_bytes": latest.size_bytes if latest is not None else None,
         "created_at": doc.created_at.isoformat() if doc.created_at else None,
         "updated_at": doc.updated_at.isoformat() if doc.updated_at else None,
     }
 
 
-def _requested_acl(raw: object, principal: Principal) -> Acl:
-    """The ACL of an upload: as given (own groups only, unless admin), else the uploader alone."""
+def acl_view(acl: Acl, names: dict[str, str]) -> dict[str, object]:
+    """An ACL in the API's vocabulary: user names instead of ids."""
+    return {**acl.as_dict(), "users": sorted(names[u] for u in acl.users if u in names)}
+
+
+def _requested_acl(raw: object, principal: Principal, container: Container) -> Acl:
+    """The ACL of an upload: as given (checked by `_granted`), else the uploader alone."""
     if raw is None or raw == "":
-        return Acl.of(users=[principal.username])
+        return Acl.of(users=[principal.user_id])
     try:
         body = AclBody.model_validate(json.loads(str(raw)))
     except ValueError as exc:
         raise InvalidInput('acl must be JSON {"users": [...], "groups": [...], "public": bool}') from exc
-    acl = body.to_acl()
-    _check_grant(acl, principal)
-    return acl
+    return _granted(body, principal, container)
 
 
-def _check_grant(acl: Acl, principal: Principal) -> None:
-    foreign = acl.groups - principal.groups
+def _granted(body: AclBody, principal: Principal, container: Container) -> Acl:
+    """The ACL `principal` may give: users by name (they must exist), their own groups, and
+    everyone only for admins."""
+    if body.public and not principal.is_admin:
+        raise Forbidden("only an admin can make a document readable by everyone")
+    foreign = set(body.groups) - principal.groups
     if foreign and not principal.is_admin:
         raise Forbidden(f"you can only share with your own groups, not {', '.join(sorted(foreign))}")
+    named = Acl.of(body.users, body.groups, body.public)  # validates the names
+    return Acl.of(container.users.ids_for(named.users).values(), named.groups, named.public)
 
 
 def _audit_read(container: Container, principal: Principal, doc: Document, action: str) -> None:
     shown = [Shown(doc.id, doc.current_version, None)]
-    container.audit.record(principal.username, action, "rest", {"document_id": doc.id}, shown)
+    container.audit.record(principal, action, "rest", {"document_id": doc.id}, shown)
 
 
 def _owned(container: Container, principal: Principal, document_id: str) -> Document:
@@ -83,7 +108,7 @@ def _owned(container: Container, principal: Principal, document_id: str) -> Docu
     if principal.is_admin:
         return container.documents.get(document_id)
     doc = container.documents.readable(principal, document_id)
-    if not (principal.is_admin or doc.uploaded_by == principal.username):
+    if not (principal.is_admin or (principal.user_id and doc.uploaded_by == principal.user_id)):
         raise Forbidden("only the uploader or an admin can change this document")
     return doc
 
@@ -95,10 +120,11 @@ async def upload(request: Request, principal: CurrentPrincipal, container: Conta
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         raise InvalidInput("send the document as the multipart field 'file'")
-    acl = _requested_acl(form.get("acl"), principal)
-    filename = Path(file.filename).name
-    title = str(form.get("title") or "").strip() or None
-    source = str(form.get("source_url") or "").strip() or f"upload:{principal.username}/{filename}"
+    acl = await run_in_threadpool(_requested_acl, form.get("acl"), principal, container)
+    filename = _limited("filename", Path(file.filename).name, MAX_FILENAME)
+    title = _limited("title", str(form.get("title") or "").strip(), MAX_TITLE) or None
+    source = _limited("source_url", str(form.get("source_url") or "").strip(), MAX_SOURCE)
+    source = source or f"upload:{filename}"  # named inside the uploader's own namespace
     incoming = container.settings.data_dir / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
     partial = incoming / f"{uuid.uuid4()}.part"
@@ -109,11 +135,12 @@ async def upload(request: Request, principal: CurrentPrincipal, container: Conta
         registration = await run_in_threadpool(
             container.intake.submit,
             partial,
+            namespace=upload_namespace(principal.user_id),
             source=source,
             acl=acl,
             title=title,
             filename=filename,
-            uploaded_by=principal.username,
+            uploaded_by=principal.user_id,
         )
     finally:
         partial.unlink(missing_ok=True)
@@ -128,15 +155,16 @@ async def upload(request: Request, principal: CurrentPrincipal, container: Conta
         "version": registration.version,
         "filename": filename,
         "acl": acl.as_dict(),
+        "source": source,
     }
-    await run_in_threadpool(container.audit.record, principal.username, "document.upload", "rest", detail)
+    await run_in_threadpool(container.audit.record, principal, "document.upload", "rest", detail)
     return {"id": doc.id, "status": doc.status, "version": registration.version}
 
 
 @router.get("")
 def list_documents(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
     """Documents the caller may read, newest first."""
-    return {"documents": [document_view(d, container) for d in container.documents.list_readable(principal)]}
+    return {"documents": document_views(container.documents.list_readable(principal), container)}
 
 
 @router.get("/{document_id}")
@@ -144,7 +172,7 @@ def get_document(document_id: str, principal: CurrentPrincipal, container: Conta
     """One document with its status, failure reason and progress."""
     doc = container.documents.readable(principal, document_id)
     _audit_read(container, principal, doc, "document.read")
-    return document_view(doc, container)
+    return document_views([doc], container)[0]
 
 
 @router.get("/{document_id}/content", response_class=FileResponse)
@@ -169,14 +197,15 @@ def update_acl(
     document_id: str, body: AclBody, principal: CurrentPrincipal, container: ContainerDep
 ) -> dict[str, Any]:
     """Replace who may read a document; revocations apply to the very next request."""
-    before = acl_of(_owned(container, principal, document_id)).as_dict()
-    acl = body.to_acl()
-    _check_grant(acl, principal)
+    before = acl_of(_owned(container, principal, document_id))
+    acl = _granted(body, principal, container)
     container.documents.set_acl(document_id, acl)
     container.queue.apply_acl(document_id)
-    detail = {"document_id": document_id, "before": before, "after": acl.as_dict()}
-    container.audit.record(principal.username, "document.acl", "rest", detail)
-    return {"id": document_id, "acl": acl.as_dict()}
+    names = container.users.names_for(before.users | acl.users)
+    after = acl_view(acl, names)
+    detail = {"document_id": document_id, "before": acl_view(before, names), "after": after}
+    container.audit.record(principal, "document.acl", "rest", detail)
+    return {"id": document_id, "acl": after}
 
 
 @router.delete("/{document_id}", status_code=204)
@@ -186,7 +215,7 @@ def delete_document(document_id: str, principal: CurrentPrincipal, container: Co
     detail = {"document_id": doc.id, "title": doc.title, "acl": acl_of(doc).as_dict()}
     container.documents.delete(document_id)
     container.queue.purge(document_id)
-    container.audit.record(principal.username, "document.delete", "rest", detail)
+    container.audit.record(principal, "document.delete", "rest", detail)
     return Response(status_code=204)
 
 
@@ -202,7 +231,7 @@ def why(
         "document_id": doc.id,
         "title": doc.title,
         "version": doc.current_version,
-        "acl": acl.as_dict(),
+        "acl": acl_view(acl, container.users.names_for(acl.users)),
         "your_tokens": sorted(principal.tokens()),
         "matches": explain(principal, acl),
     }

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from core.acl import Acl
-
 
 class SearchRequest(BaseModel):
     """`POST /api/v1/search`."""
@@ -28,10 +26,6 @@ class AclBody(BaseModel):
     users: list[str] = Field(default_factory=list, max_length=1000)
     groups: list[str] = Field(default_factory=list, max_length=1000)
     public: bool = False
-
-    def to_acl(self) -> Acl:
-        """The validated ACL (names checked)."""
-        return Acl.of(self.users, self.groups, self.public)
 
 
 class NewUser(BaseModel):

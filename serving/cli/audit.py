@@ -48,5 +48,6 @@ def seen(
     start, end = _when(since), _when(until)
     if start is None or end is None:
         raise InvalidInput("--since and --until are required")
-    for row in build().audit.seen(user, start, end):
+    container = build()
+    for row in container.audit.seen(container.users.principal(user).user_id, start, end):
         typer.echo(json.dumps(row))

@@ -118,11 +118,11 @@ def ingest(
     On the embedded default this process runs the worker itself unless a server owns the
     index, so the files are final when it exits; with Redis workers `--wait` follows them.
     """
-    acl = Acl.of(user or (), group or (), public)
-    if not acl.tokens():
+    if not (user or group or public):
         err.print("[yellow]No --user, --group or --public given: nobody can read these documents.[/]")
     container = build()
     try:
+        acl = Acl.of(container.users.ids_for(user or ()).values(), group or (), public)
         ingest_paths(container, paths, acl, wait)
     finally:
         container.close()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
 from core.acl import Acl
-from core.documents import DocumentRegistry, Registration, document_id_for
+from core.documents import CONNECTOR_NAMESPACE, DocumentRegistry, Registration
+from core.errors import InvalidInput
+from core.settings import AclRule
+from core.users import UserDirectory
 from ingest.connectors.folder import sync_folder
 from ingest.connectors.report import SyncReport
 from ingest.connectors.web import crawl
@@ -23,6 +27,9 @@ log = structlog.get_logger(__name__)
 
 class QueueSink:
     """A `DocumentSink` that registers files and queues what they need; remembers what it took.
+
+    Every source it writes lives in the connector namespace: an upload naming the same path or
+    URL is another user's document, and can neither replace nor delete these.
 
     Without a queue it only registers: the reconciler of the process that owns the queue finds
     the new versions and pending ACLs in the registry.
@@ -44,7 +51,9 @@ class QueueSink:
         filename: str | None = None,
     ) -> Registration:
         """Register the file; queue its processing and ACL update when needed."""
-        registration = self._intake.submit(path, source=source, acl=acl, title=title, filename=filename)
+        registration = self._intake.submit(
+            path, namespace=CONNECTOR_NAMESPACE, source=source, acl=acl, title=title, filename=filename
+        )
         if self._queue is not None and registration.needs_processing:
             self._queue.ingest(registration.document_id, registration.version)
         if self._queue is not None and registration.acl_changed:
@@ -54,14 +63,16 @@ class QueueSink:
 
     def remove(self, source: str) -> None:
         """Delete the document of a source that disappeared; its points go next."""
-        document_id = document_id_for(source)
-        self._registry.delete(document_id)
+        doc = self._registry.find(CONNECTOR_NAMESPACE, source)
+        if doc is None:
+            return
+        self._registry.delete(doc.id)
         if self._queue is not None:
-            self._queue.purge(document_id)
+            self._queue.purge(doc.id)
 
     def sources(self, prefix: str) -> set[str]:
         """Registered sources under `prefix`."""
-        return self._registry.sources(prefix)
+        return self._registry.sources(CONNECTOR_NAMESPACE, prefix)
 
 
 def _log(kind: str, where: str, report: SyncReport) -> None:
@@ -77,21 +88,37 @@ def _log(kind: str, where: str, report: SyncReport) -> None:
     )
 
 
+def rules_with_ids(rules: Sequence[AclRule], users: UserDirectory) -> list[AclRule]:
+    """The ACL rules with user names replaced by the users' ids, as they are at this sync; a
+    name nobody has is left out and logged (deny by default)."""
+    resolved: list[AclRule] = []
+    for rule in rules:
+        ids: list[str] = []
+        for name in rule.users:
+            try:
+                ids.extend(users.ids_for([name]).values())
+            except InvalidInput:
+                log.warning("acl_rule_unknown_user", prefix=rule.prefix, user=name)
+        resolved.append(rule.model_copy(update={"users": ids}))
+    return resolved
+
+
 def sync_all(container: Container, sink: QueueSink | None = None) -> list[tuple[str, SyncReport]]:
     """Synchronise every configured folder and intranet site; (where, report) for each."""
     settings = container.settings.connectors
+    rules = rules_with_ids(settings.acl_rules, container.users)
     sink = sink or QueueSink(container.intake, container.documents, container.queue)
     reports: list[tuple[str, SyncReport]] = []
     for folder in settings.folders:
         try:
-            reports.append((str(folder), sync_folder(folder, sink, settings.acl_rules)))
+            reports.append((str(folder), sync_folder(folder, sink, rules)))
         except OSError as exc:
             log.warning("connector_failed", connector="folder", where=str(folder), error=str(exc))
     if settings.web_seeds:
         report = crawl(
             settings.web_seeds,
             sink,
-            settings.acl_rules,
+            rules,
             allowed_hosts=settings.web_allowed_hosts,
             trusted_hosts=settings.web_trusted_hosts,
             max_depth=settings.web_max_depth,

@@ -95,10 +95,10 @@ def test_points_name_their_document_version_and_chunk(index: VectorIndex) -> Non
 
 
 def test_set_acl_applies_to_the_next_search(index: VectorIndex) -> None:
-    alice = Principal("alice")
-    index.upsert([chunk("d1", acl=Acl.of(users=["bob"]).tokens())], [vec(1)])
+    alice = Principal("alice", user_id="id-alice")
+    index.upsert([chunk("d1", acl=Acl.of(users=["id-bob"]).tokens())], [vec(1)])
     assert index.search(vec(1), alice.tokens(), 5) == []
-    index.set_acl("d1", Acl.of(users=["alice"]).tokens())
+    index.set_acl("d1", Acl.of(users=["id-alice"]).tokens())
     assert [h.chunk.document_id for h in index.search(vec(1), alice.tokens(), 5)] == ["d1"]
     index.set_acl("d1", frozenset())
     assert index.search(vec(1), alice.tokens(), 5) == []

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
 from core.acl import Acl
+from core.documents import upload_namespace
 from core.settings import LimitSettings, OidcSettings, Settings
 from serving.api.app import create_app
 from serving.bootstrap import Container
@@ -107,8 +108,13 @@ class Scene:
         users.add_user(f"victim{self.count}")
         path = self.tmp / f"note{self.count}.txt"
         path.write_text(f"Alice's private note number {self.count} about the parking garage.")
+        alice_id = users.principal("alice").user_id
         reg = intake.submit(
-            path, source=f"test:{self.count}", acl=Acl.of(users=["alice"]), uploaded_by="alice"
+            path,
+            namespace=upload_namespace(alice_id),
+            source=f"test:{self.count}",
+            acl=Acl.of(users=[alice_id]),
+            uploaded_by=alice_id,
         )
         self.container.pipeline.process(reg.document_id, reg.version)
         alice = {"Authorization": f"Bearer {self.alice_key}"}

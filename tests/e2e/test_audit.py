@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.acl import Acl
+from core.documents import CONNECTOR_NAMESPACE
 from core.settings import LimitSettings, Settings
 from serving.api.app import create_app
 from serving.bootstrap import Container
@@ -45,7 +46,10 @@ def api(tmp_path: Path, database_url: str) -> Iterator[tuple[TestClient, Contain
     for name, (text, acl) in DOCS.items():
         path = tmp_path / f"{name}.txt"
         path.write_text(text)
-        reg = container.intake.submit(path, source=f"test:{name}", acl=acl, title=name)
+        acl = Acl.of(container.users.ids_for(acl.users).values(), acl.groups, acl.public)
+        reg = container.intake.submit(
+            path, namespace=CONNECTOR_NAMESPACE, source=f"test:{name}", acl=acl, title=name
+        )
         container.pipeline.process(reg.document_id, reg.version)
         ids[name] = reg.document_id
     with TestClient(create_app(container)) as client:

@@ -2,9 +2,11 @@
 
 30 users in 10 groups, 500 documents each carrying a unique canary, title and id, with random
 ACLs. Every user queries every content route; then 100 random ACL changes, membership changes,
-deletions and user removals, each followed at once by the same queries from the users it
-affects. Any canary, title, document id or chunk id of a document the user may not read at
-that moment, found anywhere in any response, is a leak. The expected number is exactly 0.
+deletions, user removals, re-creations of a removed user's name and document-identity
+collisions (a user uploading under another document's source or upload name, or asking to
+publish to everyone), each followed at once by the same queries from the users it affects.
+Any canary, title, document id or chunk id of a document the user may not read at that moment,
+found anywhere in any response, is a leak. The expected number is exactly 0.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.acl import Acl
+from core.documents import CONNECTOR_NAMESPACE
 from core.settings import LimitSettings, Settings
 from core.types import Chunk, point_id
 from serving.api.app import create_app
@@ -96,10 +99,14 @@ def load(container: Container, docs: list[Doc], folder: Path) -> None:
     for doc in docs:
         path = folder / f"{doc.title}.txt"
         path.write_text(doc.text())
-        reg = container.intake.submit(path, source=f"test:{doc.n}", acl=doc.acl, title=doc.title)
+        ids = container.users.ids_for(doc.acl.users).values()
+        acl = Acl.of(ids, doc.acl.groups, doc.acl.public)
+        reg = container.intake.submit(
+            path, namespace=CONNECTOR_NAMESPACE, source=f"test:{doc.n}", acl=acl, title=doc.title
+        )
         doc.id, doc.version = reg.document_id, reg.version
         assert container.documents.start(doc.id, doc.version)
-        chunks.append(Chunk(doc.id, doc.version, 0, doc.text(), doc.title, doc.acl.tokens()))
+        chunks.append(Chunk(doc.id, doc.version, 0, doc.text(), doc.title, acl.tokens()))
     for start in range(0, len(chunks), 64):
         batch = chunks[start : start + 64]
         container.index.upsert(batch, container.embedder.embed_passages([c.text for c in batch]))
@@ -191,7 +198,14 @@ def change_something(world: World, rng: random.Random) -> list[str]:
     admin = {"Authorization": f"Bearer {ADMIN}"}
     live_users = sorted(set(world.groups) - world.removed)
     live_docs = [d for d in world.docs if not d.deleted]
-    kind = rng.choices(["acl", "groups", "delete", "remove"], weights=[45, 35, 15, 5])[0]
+    kind = rng.choices(
+        ["acl", "groups", "delete", "remove", "recreate", "collide"], weights=[35, 25, 10, 5, 5, 20]
+    )[0]
+    if kind == "recreate" and world.removed:
+        return recreate_user(world, rng.choice(sorted(world.removed)))
+    if kind == "collide":
+        originals = [d for d in live_docs if d.n < DOCUMENTS]
+        return collide(world, rng, rng.choice(live_users), rng.choice(originals))
     if kind == "acl":
         doc = rng.choice(live_docs)
         before = doc.acl
@@ -227,6 +241,58 @@ def change_something(world: World, rng: random.Random) -> list[str]:
         == 401
     )
     return [user, rng.choice([u for u in live_users if u != user])]
+
+
+def recreate_user(world: World, user: str) -> list[str]:
+    """An admin creates a removed user's name again: the new account inherits nothing."""
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    reply = world.client.post("/api/v1/users", headers=admin, json={"username": user, "groups": []})
+    assert reply.status_code == 201, reply.text
+    world.removed.discard(user)
+    world.groups[user] = set()
+    for doc in world.docs:  # the old account's entries name nobody now
+        doc.acl = Acl.of(doc.acl.users - {user}, doc.acl.groups, doc.acl.public)
+    reply = world.client.post(f"/api/v1/users/{user}/api-keys", headers=admin)
+    world.keys[user] = reply.json()["key"]
+    history = world.client.get(
+        "/api/v1/conversations", headers={"Authorization": f"Bearer {world.keys[user]}"}
+    )
+    assert history.json()["conversations"] == []
+    return [user]
+
+
+def collide(world: World, rng: random.Random, attacker: str, victim: Doc) -> list[str]:
+    """`attacker` uploads under `victim`'s source (or upload name) and title, possibly asking to
+    publish to everyone. The upload either is refused or becomes the attacker's own document;
+    the victim's document keeps its content, version and ACL."""
+    auth = {"Authorization": f"Bearer {world.keys[attacker]}"}
+    n = len(world.docs)
+    tag = secrets.token_hex(4)
+    mine = Doc(n, f"CANARY-{n:03d}-{tag}", f"TITLE-{n:03d}-{tag}", victim.topic, victim.project, Acl())
+    source = rng.choice([f"test:{victim.n}", f"upload:{victim.title}.txt", f"file:///{victim.title}.txt"])
+    publish = rng.random() < 0.3
+    form = {"source_url": source, "title": mine.title}
+    if publish:
+        form["acl"] = json.dumps({"public": True})
+    files = {"file": (f"{victim.title}.txt", mine.text().encode(), "text/plain")}
+    reply = world.client.post("/api/v1/documents", headers=auth, data=form, files=files)
+    world.check(attacker, "upload", reply.status_code, reply.text)
+    if publish:
+        assert reply.status_code == 403, reply.text
+    else:
+        assert reply.status_code == 202, reply.text
+        mine.id, mine.version = reply.json()["id"], reply.json()["version"]
+        mine.acl = Acl.of(users=[attacker])
+        assert mine.id != victim.id
+        world.docs.append(mine)
+        world.index_markers(mine)
+    if not victim.deleted:  # an original document: indexed before the changes began
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        stored = world.client.get(f"/api/v1/documents/{victim.id}", headers=admin).json()
+        assert stored["version"] == victim.version and stored["title"] == victim.title
+        assert stored["acl"] == {**victim.acl.as_dict(), "users": sorted(victim.acl.users - world.removed)}
+    readers = [u for u in world.groups if u not in world.removed and world.readable(u, victim)]
+    return [attacker, *readers[:2]]
 
 
 def test_no_route_ever_shows_a_passage_title_or_id_the_user_may_not_read(world: World) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from core.acl import Acl
 from core.db.engine import make_engine, migrate, session_factory
-from core.documents import DocumentRegistry, Registration, document_id_for
+from core.documents import CONNECTOR_NAMESPACE, DocumentRegistry, Registration, document_id_for
 from core.types import DocumentStatus
 from core.vectors.qdrant_edge import QdrantEdgeIndex
 from ingest.chunking import Chunker
@@ -36,18 +36,20 @@ class PipelineSink:
         title: str | None = None,
         filename: str | None = None,
     ) -> Registration:
-        registration = self.intake.submit(path, source=source, acl=acl, title=title, filename=filename)
+        registration = self.intake.submit(
+            path, namespace=CONNECTOR_NAMESPACE, source=source, acl=acl, title=title, filename=filename
+        )
         if registration.acl_changed:
             self.pipeline.apply_acl(registration.document_id)
         return registration
 
     def remove(self, source: str) -> None:
-        document_id = document_id_for(source)
+        document_id = document_id_for(CONNECTOR_NAMESPACE, source)
         self.registry.delete(document_id)
         self.pipeline.purge(document_id)
 
     def sources(self, prefix: str) -> set[str]:
-        return self.registry.sources(prefix)
+        return self.registry.sources(CONNECTOR_NAMESPACE, prefix)
 
 
 @dataclass

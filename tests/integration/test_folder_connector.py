@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.acl import Acl
-from core.documents import acl_of, document_id_for
+from core.documents import CONNECTOR_NAMESPACE, acl_of, document_id_for
 from core.errors import NotFound
 from core.settings import AclRule
 from core.types import DocumentStatus
@@ -66,7 +66,7 @@ def test_sync_registers_changes_and_removes(parts: Parts, root: Path) -> None:
     assert [p.reason for p in first.skipped] == ["symbolic link out of the folder"]
     assert parts.process(first.to_process) == [DocumentStatus.INDEXED] * 4
 
-    acl = {s: acl_of(parts.registry.get(document_id_for(s))) for s in expected}
+    acl = {s: acl_of(parts.registry.get(document_id_for(CONNECTOR_NAMESPACE, s))) for s in expected}
     assert acl[uri(root / "hr/pay.txt")] == Acl.of(groups=["hr"])
     assert acl[uri(root / "public/menu.txt")] == Acl.of(public=True)
     assert acl[uri(root / "it/deep/vpn.txt")] == Acl.of(users=["admin"], groups=["it"])
@@ -76,22 +76,25 @@ def test_sync_registers_changes_and_removes(parts: Parts, root: Path) -> None:
     assert again.unchanged == 4
 
     menu = root / "public/menu.txt"
-    old_version = parts.registry.get(document_id_for(uri(menu))).current_version
+    old_version = parts.registry.get(document_id_for(CONNECTOR_NAMESPACE, uri(menu))).current_version
     menu.write_text("The cafeteria serves kimchi stew on Mondays.")
     changed = sync_folder(root, parts.sink, rules)
     assert changed.changed == [uri(menu)] and changed.unchanged == 3
     assert len(changed.to_process) == 1 and changed.to_process[0].version != old_version
     assert parts.process(changed.to_process) == [DocumentStatus.INDEXED]
-    assert parts.registry.get(document_id_for(uri(menu))).current_version == changed.to_process[0].version
+    assert (
+        parts.registry.get(document_id_for(CONNECTOR_NAMESPACE, uri(menu))).current_version
+        == changed.to_process[0].version
+    )
 
     leave = uri(root / "hr/leave.md")
     (root / "hr/leave.md").unlink()
     removed = sync_folder(root, parts.sink, rules)
     assert removed.removed == [leave] and removed.to_process == []
     with pytest.raises(NotFound):
-        parts.registry.get(document_id_for(leave))
-    assert parts.index.count(document_id_for(leave)) == 0
-    assert parts.index.count(document_id_for(uri(menu))) > 0
+        parts.registry.get(document_id_for(CONNECTOR_NAMESPACE, leave))
+    assert parts.index.count(document_id_for(CONNECTOR_NAMESPACE, leave)) == 0
+    assert parts.index.count(document_id_for(CONNECTOR_NAMESPACE, uri(menu))) > 0
 
 
 def test_new_rules_update_the_acl_without_reprocessing(parts: Parts, root: Path) -> None:
@@ -102,7 +105,7 @@ def test_new_rules_update_the_acl_without_reprocessing(parts: Parts, root: Path)
     parts.process(first.to_process)
     second = sync_folder(root, parts.sink, rules_for(root))
     assert second.to_process == [] and len(second.acl_updated) == 4
-    pay = parts.registry.get(document_id_for(uri(root / "hr/pay.txt")))
+    pay = parts.registry.get(document_id_for(CONNECTOR_NAMESPACE, uri(root / "hr/pay.txt")))
     assert acl_of(pay) == Acl.of(groups=["hr"])
     assert pay.id in parts.readable_documents("When are salaries paid?", {"group:hr"})
     assert pay.id not in parts.readable_documents("When are salaries paid?", {"public", "group:it"})

@@ -9,6 +9,7 @@ import pytest
 
 from core.acl import Acl, Principal
 from core.db.engine import make_engine, migrate, session_factory
+from core.documents import CONNECTOR_NAMESPACE as NS
 from core.documents import DocumentRegistry
 from core.types import Chunk, DocumentStatus
 from core.vectors.qdrant_edge import QdrantEdgeIndex
@@ -50,7 +51,7 @@ def write(path: Path, text: str) -> Path:
 def test_processing_twice_leaves_one_copy(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     intake, pipeline, _, index, _ = parts
     doc = write(tmp_path / "policy.txt", "Badges must be worn at all times.\n\n" * 30)
-    reg = intake.submit(doc, source="file:///policy.txt", acl=Acl.of(groups=["staff"]))
+    reg = intake.submit(doc, namespace=NS, source="file:///policy.txt", acl=Acl.of(groups=["staff"]))
     first = pipeline.process(reg.document_id, reg.version)
     second = pipeline.process(reg.document_id, reg.version)  # duplicate delivery
     assert first.status == second.status == DocumentStatus.INDEXED
@@ -61,10 +62,10 @@ def test_processing_twice_leaves_one_copy(parts, tmp_path: Path) -> None:  # typ
 def test_new_content_replaces_the_old_version(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     intake, pipeline, registry, _, retriever = parts
     doc = write(tmp_path / "menu.txt", "The cafeteria serves bibimbap on Mondays.")
-    reg1 = intake.submit(doc, source="file:///menu.txt", acl=Acl.of(public=True))
+    reg1 = intake.submit(doc, namespace=NS, source="file:///menu.txt", acl=Acl.of(public=True))
     pipeline.process(reg1.document_id, reg1.version)
     write(doc, "The cafeteria serves kimchi stew on Mondays.")
-    reg2 = intake.submit(doc, source="file:///menu.txt", acl=Acl.of(public=True))
+    reg2 = intake.submit(doc, namespace=NS, source="file:///menu.txt", acl=Acl.of(public=True))
     assert reg2.document_id == reg1.document_id and reg2.version != reg1.version
     pipeline.process(reg2.document_id, reg2.version)
     texts = [h.chunk.text for h in retriever.search(READER, "cafeteria Monday", 10)]
@@ -75,10 +76,10 @@ def test_new_content_replaces_the_old_version(parts, tmp_path: Path) -> None:  #
 def test_a_failed_new_version_keeps_the_old_one_searchable(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     intake, pipeline, registry, _, retriever = parts
     doc = write(tmp_path / "faq.txt", "The VPN address is vpn.hanbit.example.")
-    reg = intake.submit(doc, source="file:///faq.txt", acl=Acl.of(public=True))
+    reg = intake.submit(doc, namespace=NS, source="file:///faq.txt", acl=Acl.of(public=True))
     pipeline.process(reg.document_id, reg.version)
     write(doc, "   \n\n  ")
-    bad = intake.submit(doc, source="file:///faq.txt", acl=Acl.of(public=True))
+    bad = intake.submit(doc, namespace=NS, source="file:///faq.txt", acl=Acl.of(public=True))
     outcome = pipeline.process(bad.document_id, bad.version)
     assert outcome.status == DocumentStatus.FAILED and outcome.error_code == "empty_document"
     assert registry.get(reg.document_id).error == "the file contains no text"
@@ -88,14 +89,14 @@ def test_a_failed_new_version_keeps_the_old_one_searchable(parts, tmp_path: Path
 def test_acl_change_and_deletion_apply_to_the_next_search(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     intake, pipeline, registry, index, retriever = parts
     doc = write(tmp_path / "plan.txt", "The 2027 hiring plan adds twelve robotics engineers.")
-    reg = intake.submit(doc, source="file:///plan.txt", acl=Acl.of(users=["ceo"]))
+    reg = intake.submit(doc, namespace=NS, source="file:///plan.txt", acl=Acl.of(users=["ceo"]))
     pipeline.process(reg.document_id, reg.version)
     assert retriever.search(READER, "hiring plan", 5) == []
     registry.set_acl(reg.document_id, Acl.of(groups=["staff"]))
     assert retriever.search(READER, "hiring plan", 5) == []  # a grant needs the points updated
     pipeline.apply_acl(reg.document_id)
     assert len(retriever.search(READER, "hiring plan", 5)) == 1
-    again = intake.submit(doc, source="file:///plan.txt", acl=Acl.of(users=["ceo"]))  # new ACL
+    again = intake.submit(doc, namespace=NS, source="file:///plan.txt", acl=Acl.of(users=["ceo"]))  # new ACL
     assert again.acl_changed and not again.needs_processing
     assert retriever.search(READER, "hiring plan", 5) == []  # a revocation applies at once
     pipeline.apply_acl(reg.document_id)
@@ -107,9 +108,9 @@ def test_acl_change_and_deletion_apply_to_the_next_search(parts, tmp_path: Path)
 def test_a_version_replaced_before_it_ran_never_becomes_current(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     intake, pipeline, _, index, retriever = parts
     doc = write(tmp_path / "memo.txt", "Draft one: the offsite is in Busan.")
-    old = intake.submit(doc, source="file:///memo.txt", acl=Acl.of(public=True))
+    old = intake.submit(doc, namespace=NS, source="file:///memo.txt", acl=Acl.of(public=True))
     write(doc, "Final: the offsite is in Jeju.")
-    new = intake.submit(doc, source="file:///memo.txt", acl=Acl.of(public=True))
+    new = intake.submit(doc, namespace=NS, source="file:///memo.txt", acl=Acl.of(public=True))
     assert pipeline.process(new.document_id, new.version).status == DocumentStatus.INDEXED
     assert pipeline.process(old.document_id, old.version).status == DocumentStatus.SUPERSEDED
     assert {p.version for p in index.points(new.document_id)} == {new.version}
@@ -121,7 +122,7 @@ def test_a_version_replaced_before_it_ran_never_becomes_current(parts, tmp_path:
 def test_interrupted_work_is_retried_then_failed_and_orphans_are_removed(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     intake, pipeline, registry, index, _ = parts
     doc = write(tmp_path / "crash.txt", "A file whose worker keeps dying.")
-    reg = intake.submit(doc, source="file:///crash.txt", acl=Acl.of(public=True))
+    reg = intake.submit(doc, namespace=NS, source="file:///crash.txt", acl=Acl.of(public=True))
     assert registry.pending(timedelta(hours=1), timedelta(hours=1)) == [(reg.document_id, reg.version)]
     registry.mark_enqueued(reg.document_id, reg.version)
     assert registry.pending(timedelta(hours=1), timedelta(hours=1)) == []

@@ -6,7 +6,7 @@ import pytest
 
 from core.acl import Acl, Principal
 from core.db.engine import make_engine, migrate, session_factory
-from core.documents import DocumentRegistry
+from core.documents import CONNECTOR_NAMESPACE, DocumentRegistry
 from core.errors import NotFound
 from core.types import DocumentStatus
 from core.users import UserDirectory
@@ -26,6 +26,7 @@ def sessions(database_url: str):  # type: ignore[no-untyped-def]
 
 def register(registry: DocumentRegistry, sha: str, acl: Acl = PUBLIC_ACL):  # type: ignore[no-untyped-def]
     return registry.register(
+        namespace=CONNECTOR_NAMESPACE,
         source="file:///a.txt",
         filename="a.txt",
         title="a",
@@ -76,10 +77,10 @@ def test_forbidden_is_indistinguishable_from_missing(sessions) -> None:  # type:
 def test_users_groups_and_keys(sessions) -> None:  # type: ignore[no-untyped-def]
     users = UserDirectory(sessions)
     alice = users.add_user("alice", "a@example.com", ["hr", "eng"])
-    assert alice == Principal("alice", frozenset({"hr", "eng"}))
+    assert alice.user_id and alice == Principal("alice", frozenset({"hr", "eng"}), user_id=alice.user_id)
     assert users.add_user("alice", groups=["hr"]).groups == {"hr"}  # idempotent, groups replaced
     key = users.issue_key("alice")
-    assert users.authenticate_key(key) == Principal("alice", frozenset({"hr"}))
+    assert users.authenticate_key(key) == Principal("alice", frozenset({"hr"}), user_id=alice.user_id)
     assert users.authenticate_key(key + "x") is None
     users.remove_user("alice")
     assert users.authenticate_key(key) is None
@@ -88,5 +89,7 @@ def test_users_groups_and_keys(sessions) -> None:  # type: ignore[no-untyped-def
 def test_bootstrap_admin_token(sessions) -> None:  # type: ignore[no-untyped-def]
     token = "t" * 32
     users = UserDirectory(sessions, token)
-    assert users.authenticate_key(token) == Principal("admin", frozenset(), True)
+    admin = users.authenticate_key(token)
+    assert admin == Principal("admin", frozenset(), True, user_id=admin.user_id if admin else "")
+    assert admin is not None and admin.user_id
     assert UserDirectory(sessions).authenticate_key(token) is None

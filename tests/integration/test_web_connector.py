@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.acl import Acl
-from core.documents import acl_of, document_id_for
+from core.documents import CONNECTOR_NAMESPACE, acl_of, document_id_for
 from core.errors import NotFound
 from core.settings import AclRule
 from core.types import DocumentStatus
@@ -143,9 +143,9 @@ def test_crawl_follows_links_within_its_limits_and_records_refusals(site: Site, 
     assert Problem(base + "missing.html", "gone (HTTP 404)") in report.skipped
 
     assert parts.process(report.to_process) == [DocumentStatus.INDEXED] * len(stored)
-    memo = parts.registry.get(document_id_for(base + "docs/memo.pdf"))
+    memo = parts.registry.get(document_id_for(CONNECTOR_NAMESPACE, base + "docs/memo.pdf"))
     assert memo.filename == "memo.pdf" and acl_of(memo) == Acl.of(public=True)
-    about = parts.registry.get(document_id_for(base + "about.html"))
+    about = parts.registry.get(document_id_for(CONNECTOR_NAMESPACE, base + "about.html"))
     assert about.title == "About Hanbit" and acl_of(about) == Acl.of(groups=["staff"])
     assert about.id in parts.readable_documents("Where does Hanbit build robots?", {"group:staff"})
 
@@ -166,9 +166,12 @@ def test_a_second_crawl_changes_nothing_then_removes_pages_that_are_gone(site: S
     assert report.changed == [base] and report.rechecked == 2  # deep/1 (still there) and deep/2
     for gone in report.removed:
         with pytest.raises(NotFound):
-            parts.registry.get(document_id_for(gone))
-        assert parts.index.count(document_id_for(gone)) == 0
-    assert parts.registry.get(document_id_for(base + "deep/1.html")).current_version is not None
+            parts.registry.get(document_id_for(CONNECTOR_NAMESPACE, gone))
+        assert parts.index.count(document_id_for(CONNECTOR_NAMESPACE, gone)) == 0
+    assert (
+        parts.registry.get(document_id_for(CONNECTOR_NAMESPACE, base + "deep/1.html")).current_version
+        is not None
+    )
 
 
 def test_page_limit(site: Site, parts: Parts) -> None:

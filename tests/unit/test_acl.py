@@ -45,4 +45,4 @@ def test_invalid_names_are_refused() -> None:
 def test_can_read_matches_the_acl_definition(users, groups, public, who, member_of) -> None:
     acl = Acl(users, groups, public)
     expected = public or who in users or bool(member_of & groups)
-    assert Principal(who, member_of).can_read(acl.tokens()) == expected
+    assert Principal(f"name-{who}", member_of, user_id=who).can_read(acl.tokens()) == expected

@@ -258,7 +258,8 @@ def test_first_login_creates_the_user_and_groups_follow_the_token(
     fetcher: Fetcher, directory: Directory
 ) -> None:
     auth = authenticator(fetcher, directory)
-    assert auth.authenticate(sign(claims())) == Principal("hana", frozenset({"hr", "eng"}))
+    hana = auth.authenticate(sign(claims()))
+    assert hana.user_id and hana == Principal("hana", frozenset({"hr", "eng"}), user_id=hana.user_id)
     assert directory.writes == 1
     auth.authenticate(sign(claims()))
     assert directory.writes == 1  # unchanged: nothing written
@@ -268,7 +269,8 @@ def test_first_login_creates_the_user_and_groups_follow_the_token(
 
 def test_missing_groups_claim_gives_no_groups(fetcher: Fetcher, directory: Directory) -> None:
     auth = authenticator(fetcher, directory)
-    assert auth.authenticate(sign(claims(groups=None))) == Principal("hana", frozenset())
+    hana = auth.authenticate(sign(claims(groups=None)))
+    assert hana == Principal("hana", frozenset(), user_id=hana.user_id)
 
 
 def test_an_account_is_bound_to_the_issuer_subject(fetcher: Fetcher, directory: Directory) -> None:
