@@ -6,7 +6,6 @@ OpenAI-compatible endpoint) gets the same ACL-filtered sources.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 
 from core.acl import Principal
@@ -14,10 +13,10 @@ from core.errors import Unauthenticated
 from core.ports import LLMClient
 from core.types import Answer, Citation, ScoredChunk
 from retrieval import extractive
+from retrieval.markers import cited_numbers
 from retrieval.prompt import REFUSAL, build_prompt
 from retrieval.retriever import Retriever
 
-_CITATION = re.compile(r"\[(\d{1,3})\]")
 SNIPPET_CHARS = 320
 
 
@@ -84,7 +83,7 @@ class AnswerService:
             pieces.append(piece)
             yield piece
         text = "".join(pieces).strip()
-        cited = citations_for([int(m) for m in _CITATION.findall(text)], prompt.sources)
+        cited = citations_for(cited_numbers(text), prompt.sources)
         grounded = bool(cited) and REFUSAL not in text
         yield Answer(text, grounded=grounded, citations=cited if grounded else (), mode="llm")
 

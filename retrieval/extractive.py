@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.types import ScoredChunk
+from retrieval.markers import neutralise
 from retrieval.terms import terms
 
 EXTRACTED_LABEL = "Extracted from your documents (no language model is configured):"
@@ -58,5 +59,5 @@ def best_sentences(question: str, hits: Sequence[ScoredChunk]) -> list[Extract]:
 
 def render(extracts: Sequence[Extract]) -> str:
     """The extractive answer text, each sentence quoted with its citation."""
-    lines = [f"> {e.sentence} [{e.n}]" for e in extracts]
+    lines = [f"> {neutralise(e.sentence)} [{e.n}]" for e in extracts]
     return EXTRACTED_LABEL + "\n\n" + "\n>\n".join(lines)

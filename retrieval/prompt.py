@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from core.types import ScoredChunk
+from retrieval.markers import neutralise
 
 SYSTEM_PROMPT = """You answer employees' questions using only the numbered sources provided.
 Rules:
@@ -30,7 +31,7 @@ class Prompt:
 def _source_block(n: int, hit: ScoredChunk) -> str:
     chunk = hit.chunk
     where = f", page {chunk.page}" if chunk.page else ""
-    text = chunk.text.replace("</source>", "")
+    text = neutralise(chunk.text.replace("</source>", ""))
     title = html.escape(f"{chunk.title}{where}", quote=True)  # a title cannot break the delimiters
     return f'<source id="{n}" title="{title}">\n{text}\n</source>'
 

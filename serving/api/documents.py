@@ -113,7 +113,37 @@ def _owned(container: Container, principal: Principal, document_id: str) -> Docu
     return doc
 
 
-@router.post("", status_code=202)
+_UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "acl": {
+                            "type": "string",
+                            "description": 'JSON {"users": [...], "groups": [...], "public": bool}; '
+                            "default: the uploader alone; public needs the admin role",
+                        },
+                        "title": {"type": "string", "maxLength": MAX_TITLE},
+                        "source_url": {
+                            "type": "string",
+                            "maxLength": MAX_SOURCE,
+                            "description": "names the document inside the uploader's own namespace; "
+                            "uploading under it again makes a new version",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("", status_code=202, openapi_extra=_UPLOAD_SCHEMA)
 async def upload(request: Request, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, str]:
     """Store an uploaded file and queue it; 202 once the registry has committed it."""
     form = await request.form(max_files=1, max_fields=8)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
+
+Name = Annotated[str, Field(min_length=1, max_length=128)]  # a user or group name
 
 
 class SearchRequest(BaseModel):
@@ -23,8 +27,8 @@ class ChatRequest(BaseModel):
 class AclBody(BaseModel):
     """Who may read a document: `{"users": [...], "groups": [...], "public": bool}`."""
 
-    users: list[str] = Field(default_factory=list, max_length=1000)
-    groups: list[str] = Field(default_factory=list, max_length=1000)
+    users: list[Name] = Field(default_factory=list, max_length=1000)
+    groups: list[Name] = Field(default_factory=list, max_length=1000)
     public: bool = False
 
 
@@ -33,7 +37,7 @@ class NewUser(BaseModel):
 
     username: str = Field(min_length=1, max_length=128)
     email: str | None = Field(default=None, max_length=320)
-    groups: list[str] = Field(default_factory=list, max_length=1000)
+    groups: list[Name] = Field(default_factory=list, max_length=1000)
     admin: bool = False
     password: str | None = Field(default=None, min_length=12, max_length=1024)  # for web sign-in
 
@@ -41,7 +45,7 @@ class NewUser(BaseModel):
 class GroupsBody(BaseModel):
     """`PUT /api/v1/users/{username}/groups`."""
 
-    groups: list[str] = Field(max_length=1000)
+    groups: list[Name] = Field(max_length=1000)
 
 
 class FeedbackBody(BaseModel):
