@@ -85,8 +85,9 @@ def _convert_owned_rows(bind: sa.engine.Connection, uids: dict[str, str]) -> Non
 def _copy_acl_to_versions(bind: sa.engine.Connection) -> None:
     """Every existing version was registered with its document's ACL."""
     acl = ("acl_users", "acl_groups", "acl_public")
-    docs = sa.table("documents", sa.column("id"), *(sa.column(c) for c in acl))
-    versions = sa.table("document_versions", sa.column("document_id"), *(sa.column(c) for c in acl))
+    types = {"acl_users": sa.JSON, "acl_groups": sa.JSON, "acl_public": sa.Boolean}
+    docs = sa.table("documents", sa.column("id"), *(sa.column(c, types[c]) for c in acl))
+    versions = sa.table("document_versions", sa.column("document_id"), *(sa.column(c, types[c]) for c in acl))
     for doc_id, users, groups, public in bind.execute(sa.select(docs.c.id, *(docs.c[c] for c in acl))):
         bind.execute(
             sa.update(versions)
