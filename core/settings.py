@@ -6,6 +6,7 @@ fails at start-up rather than on the first request.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
@@ -247,8 +248,13 @@ class LimitSettings(BaseModel):
     user_per_minute: int = Field(default=600, ge=0)  # sustained requests per user; 0: unlimited
     key_per_minute: int = Field(default=600, ge=0)  # sustained requests per API key; 0: unlimited
     burst: int = Field(default=120, ge=1)  # requests allowed at once (the bucket size)
-    login_failures_per_user: int = Field(default=10, ge=1)  # per 15 minutes, per username
-    login_failures_per_ip: int = Field(default=100, ge=1)  # per 15 minutes, per client address
+    # Per 15 minutes: a username's failed sign-ins from one address before that pair gets 429, and
+    # from all addresses before its sign-ins are slowed down (never refused).
+    login_failures_per_user: int = Field(default=10, ge=1)
+    # Per 15 minutes: rejected credentials from one address before its sign-ins are slowed down and
+    # its rejected bearer credentials get 429 (valid ones are still served).
+    login_failures_per_ip: int = Field(default=100, ge=1)
+    login_delay_max_s: float = Field(default=5.0, ge=0, le=60)  # the slow-down's cap
     redis_url: str | None = None  # None: the ingest broker when it is Redis, else in-process
     cors_origins: list[str] = []  # origins allowed to call the API from a browser; none by default
 
@@ -267,6 +273,34 @@ class LimitSettings(BaseModel):
         return [_origin(v) for v in value]
 
 
+def _proxy(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError as exc:
+        raise ValueError(f"a trusted proxy is an IP address or network, got {value!r}") from exc
+
+
+class ServerSettings(BaseModel):
+    """The HTTP edge of `sillok serve`: body limits, timeouts and the proxies it believes.
+
+    Uploads keep `ingest.max_file_mb`; every other body is refused above `max_json_kb`. Nothing
+    in `X-Forwarded-For` is believed unless the connection comes from a listed proxy.
+    """
+
+    max_json_kb: int = Field(default=1024, ge=1, le=102_400)  # bodies of every route but uploads
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)  # request line and headers, complete
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600)  # next piece of a body; a whole JSON body
+    upload_timeout_s: float = Field(default=1800.0, gt=0, le=86_400)  # a whole upload
+    keep_alive_s: int = Field(default=5, ge=1, le=300)  # an idle connection is closed after this
+    max_header_kb: int = Field(default=32, ge=4, le=1024)  # request line plus headers
+    forwarded_allow_ips: list[str] = []  # proxies whose X-Forwarded-For/-Proto count; none by default
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        return [_proxy(v) for v in value]
+
+
 class Settings(BaseSettings):
     """Everything Sillok can be configured with; see the README for each variable."""
 
@@ -278,6 +312,8 @@ class Settings(BaseSettings):
     database_url: str | None = None  # None: SQLite under data_dir
     bootstrap_admin_token: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "keyvalue"] = "json"
+    log_file: Path | None = None  # also write the log here (created readable by its owner only)
     qdrant: QdrantSettings = QdrantSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     llm: LLMSettings = LLMSettings()
@@ -287,6 +323,7 @@ class Settings(BaseSettings):
     connectors: ConnectorSettings = ConnectorSettings()
     oidc: OidcSettings = OidcSettings()
     limits: LimitSettings = LimitSettings()
+    server: ServerSettings = ServerSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +20,7 @@ from core.settings import Settings
 from core.users import UserDirectory
 from retrieval.answer import AnswerService
 from retrieval.retriever import Retriever
+from serving.logs import configure_logging
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -41,17 +39,6 @@ if TYPE_CHECKING:
 
 # Heavy clients (qdrant-client, openai, parsers) are imported where they are first needed, so
 # that quick commands such as `sillok users add` start fast.
-
-
-def configure_logging(level: str) -> None:
-    """Structured logs to stderr."""
-    logging.basicConfig(level=level, format="%(message)s")
-    for noisy in ("alembic", "sentence_transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),  # stdout is for results
-    )
 
 
 def make_index(settings: Settings, path: Path | None = None) -> VectorIndex:
@@ -278,6 +265,6 @@ class Container:
 def build(settings: Settings | None = None) -> Container:
     """A container for this process's settings."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Container(settings)
