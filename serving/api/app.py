@@ -5,14 +5,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from serving.api import admin, audit, auth, conversations, documents, openai_compat, webui
-from serving.api.errors import install_error_handlers
-from serving.api.limits import BodySizeLimit
+from serving.api.deps import authenticate
+from serving.api.errors import ErrorBoundary, install_error_handlers
+from serving.api.gate import EdgeGate
+from serving.api.route_table import RouteTable
 from serving.api.routes import router
 from serving.api.security import install_security
 from serving.bootstrap import Container
 from serving.metrics import register_ingestion_metrics
 
 _MULTIPART_SLACK = 1_000_000  # field names, boundaries and the ACL around the file
+UPLOAD_ROUTES = frozenset({("POST", "/api/v1/documents")})  # multipart, streamed to disk
 
 
 def create_app(container: Container) -> FastAPI:
@@ -32,6 +35,8 @@ def create_app(container: Container) -> FastAPI:
     webui.mount(app)
     register_ingestion_metrics(container.documents.status_counts)
     upload_limit = container.settings.ingest.max_file_mb * 1_000_000 + _MULTIPART_SLACK
-    app.add_middleware(BodySizeLimit, max_bytes=upload_limit)
+    table = RouteTable(app, authenticate, UPLOAD_ROUTES)
+    app.add_middleware(EdgeGate, table=table, container=container, upload_max_bytes=upload_limit)
+    app.add_middleware(ErrorBoundary)
     install_security(app, container.settings)  # outermost: every response gets the headers
     return app

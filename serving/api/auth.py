@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -34,15 +36,28 @@ def config(container: ContainerDep) -> dict[str, Any]:
 
 
 @router.post("/login")
-def login(body: Login, request: Request, response: Response, container: ContainerDep) -> dict[str, Any]:
-    """Check a local account's password and open a session (cookie) with a CSRF token."""
-    limits, address = container.abuse_limits, client_ip(request)
-    limits.check_failures(address, body.username)
+async def login(body: Login, request: Request, response: Response, container: ContainerDep) -> dict[str, Any]:
+    """Check a local account's password and open a session (cookie) with a CSRF token.
+
+    Failed sign-ins slow further attempts down, and refuse one username from one address after
+    too many (429); they never lock an account (`AbuseLimits.sign_in_delay`).
+    """
+    address = client_ip(request)
+    delay = await run_in_threadpool(container.abuse_limits.sign_in_delay, address, body.username)
+    if delay:
+        await asyncio.sleep(delay)  # every other request goes on meanwhile
+    return await run_in_threadpool(_sign_in, body, request, response, container, address)
+
+
+def _sign_in(
+    body: Login, request: Request, response: Response, container: Container, address: str
+) -> dict[str, Any]:
+    limits = container.abuse_limits
     if not container.passwords.check(body.username, body.password):
-        limits.record_failure(address, body.username)
+        limits.sign_in_failed(address, body.username)
         container.audit.record(body.username, "login.failed", "web", {"address": address})
         raise Unauthenticated(_BAD_LOGIN)
-    limits.clear_failures(body.username)
+    limits.signed_in(address, body.username)
     opened = container.web_sessions.open(body.username)
     principal = container.users.principal(body.username)
     secure = request.url.scheme == "https"  # the server enforces expiry; the cookies end with the browser

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from core.acl import Principal
 from core.auth.oidc import REJECTION_MESSAGE, InvalidToken
@@ -61,33 +62,45 @@ def _from_session(request: Request, container: Container, token: str) -> tuple[P
     return principal, "session"
 
 
-def authenticate(request: Request, container: Annotated[Container, Depends(get_container)]) -> Principal:
+def establish(request: Request, container: Container) -> Principal:
     """The principal behind `Authorization: Bearer <API key or OIDC access token>`, or behind
     the web UI's session cookie (with its CSRF token on state-changing requests).
 
-    Anything else is 401 with one message whatever the reason. Addresses that presented too
-    many rejected credentials get 429 before their next one is even looked at, and every
-    accepted request counts against its user's (and API key's) rate limit.
+    Anything else is 401 with one message whatever the reason; once an address has presented
+    too many rejected credentials, its rejected ones get 429 instead (valid ones are still
+    served). Every accepted request counts against its user's (and API key's) rate limit. The
+    principal is kept in the request's state; this blocks (database, identity provider), so
+    async callers run it in a worker thread.
     """
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     credential = credential.strip()
     cookie = request.cookies.get(SESSION_COOKIE)
-    if (scheme.lower() != "bearer" or not credential) and not cookie:
+    bearer = scheme.lower() == "bearer" and bool(credential)
+    if not bearer and not cookie:
         raise Unauthenticated("missing bearer token")
-    limits = container.abuse_limits
-    address = client_ip(request)
-    limits.check_failures(address)
-    if scheme.lower() == "bearer" and credential:
+    if bearer:
         principal, kind = _resolve(container, credential)
     else:
         principal, kind = _from_session(request, container, cookie or "")
+    limits = container.abuse_limits
     if principal is None:
-        limits.record_failure(address)
+        limits.credential_rejected(client_ip(request))
         raise Unauthenticated(REJECTION_MESSAGE)
     limits.request(principal, credential if kind == "api_key" else None)
     request.state.principal = principal
     request.state.credential_kind = kind
     return principal
+
+
+async def authenticate(
+    request: Request, container: Annotated[Container, Depends(get_container)]
+) -> Principal:
+    """The caller's principal: the one the edge established before the body was read
+    (`serving.api.gate`), or, for a request that did not pass it, established now."""
+    principal = getattr(request.state, "principal", None)
+    if isinstance(principal, Principal):
+        return principal
+    return await run_in_threadpool(establish, request, container)
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]

@@ -1,10 +1,15 @@
-"""Rate limits per user, per API key and on failed logins, in Redis or in this process.
+"""Rate limits per user and per API key, and failure counts for sign-ins, in Redis or in this process.
 
-One algorithm behind both backends, GCRA (a token bucket stored as one timestamp per key): a
-`Limit` allows `count` events per `period_s` on average, `burst` of them at once. Redis keeps the
-buckets of every API process together and takes the time from the Redis server, so replicas
-with skewed clocks agree; the in-process backend serves the embedded default (one process). When
-Redis does not answer, the limits fall back to this process's buckets rather than to none.
+Request rates use GCRA (a token bucket stored as one timestamp per key): a `Limit` allows
+`count` events per `period_s` on average, `burst` of them at once. Failures are counted in
+fixed 15-minute windows (`tally`). Redis keeps the counts of every API process together and
+takes the time from the Redis server, so replicas with skewed clocks agree; the in-process
+backend serves the embedded default (one process). When Redis does not answer, the limits fall
+back to this process's counts rather than to none.
+
+Failures never lock anyone out: a valid credential is served whatever its address did, a
+correct password signs in whoever else guessed wrong (after a capped delay), and only the pair
+of one username and one address is refused outright after too many failures.
 """
 
 from __future__ import annotations
@@ -18,13 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
 from core.acl import Principal
 from core.errors import SillokError
 from core.settings import LimitSettings, Settings
-from serving.api.errors import error_response
 
 if TYPE_CHECKING:
     import redis
@@ -56,8 +58,17 @@ class Decision:
     remaining: int = 0
 
 
+@dataclass(frozen=True)
+class Tally:
+    """Events counted in a key's current window, and when that window ends (seconds from now)."""
+
+    count: int
+    resets_in_s: float = 0.0
+
+
 class RateLimiter(Protocol):
-    """Buckets by key; `hit` consumes one event, `peek` only asks whether one would be allowed."""
+    """Buckets by key; `hit` consumes one event, `peek` only asks whether one would be allowed;
+    `tally` counts events in fixed windows."""
 
     def hit(self, key: str, limit: Limit) -> Decision:
         """Count one event against `key` if the limit allows it."""
@@ -65,6 +76,10 @@ class RateLimiter(Protocol):
 
     def peek(self, key: str, limit: Limit) -> Decision:
         """Whether one more event would be allowed, counting nothing."""
+        ...
+
+    def tally(self, key: str, window_s: float, add: bool = False) -> Tally:
+        """The events counted against `key` in its current window, after counting one if `add`."""
         ...
 
     def reset(self, key: str) -> None:
@@ -89,6 +104,7 @@ class MemoryLimiter:
         self._clock = clock
         self._max_keys = max_keys
         self._tat: dict[str, float] = {}
+        self._windows: dict[str, tuple[int, float]] = {}  # key: (count, window end)
         self._lock = threading.Lock()
 
     def hit(self, key: str, limit: Limit) -> Decision:
@@ -108,14 +124,30 @@ class MemoryLimiter:
             now = self._clock()
             return _gcra(self._tat.get(key, now), now, limit)[0]
 
+    def tally(self, key: str, window_s: float, add: bool = False) -> Tally:
+        """The events counted against `key` in its current window, after counting one if `add`."""
+        with self._lock:
+            now = self._clock()
+            count, ends = self._windows.get(key, (0, now + window_s))
+            if ends <= now:
+                count, ends = 0, now + window_s
+            if add:
+                if len(self._windows) >= self._max_keys:
+                    self._prune(now)
+                count += 1
+                self._windows[key] = (count, ends)
+            return Tally(count, ends - now if count else 0.0)
+
     def reset(self, key: str) -> None:
         """Forget every event counted against `key`."""
         with self._lock:
             self._tat.pop(key, None)
+            self._windows.pop(key, None)
 
     def _prune(self, now: float) -> None:
-        # A bucket whose arrival time has passed is empty: dropping it changes no decision.
+        # A drained bucket or an ended window counts nothing: dropping it changes no decision.
         self._tat = {k: t for k, t in self._tat.items() if t > now}
+        self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
 
 
 # KEYS[1] bucket; ARGV interval (ms), burst, consume (1) or peek (0).
@@ -139,6 +171,21 @@ return {1, 0, math.floor((now - allow_at) / interval)}
 """
 
 
+# KEYS[1] window; ARGV window (ms), add (1) or only read (0). Returns {count, ms until it resets}.
+_TALLY_LUA = """
+local n
+if ARGV[2] == '1' then
+  n = redis.call('INCR', KEYS[1])
+  if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+else
+  n = tonumber(redis.call('GET', KEYS[1]) or '0')
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then ttl = 0 end
+return {n, ttl}
+"""
+
+
 class RedisLimiter:
     """Buckets in Redis, shared by every API process; this process's buckets while Redis is down."""
 
@@ -146,6 +193,7 @@ class RedisLimiter:
         self._client = client
         self._prefix = prefix
         self._script = client.register_script(_GCRA_LUA)
+        self._tally = client.register_script(_TALLY_LUA)
         self._fallback = MemoryLimiter()
         self._degraded = False
 
@@ -164,6 +212,20 @@ class RedisLimiter:
     def peek(self, key: str, limit: Limit) -> Decision:
         """Whether one more event would be allowed, counting nothing."""
         return self._run(key, limit, consume=False)
+
+    def tally(self, key: str, window_s: float, add: bool = False) -> Tally:
+        """The events counted against `key` in its current window, after counting one if `add`."""
+        import redis
+
+        try:
+            count, ttl_ms = self._tally(
+                keys=[self._prefix + key], args=[max(1, round(window_s * 1000)), 1 if add else 0]
+            )
+        except redis.RedisError as exc:
+            self._fail(exc)
+            return self._fallback.tally(key, window_s, add)
+        self._recovered()
+        return Tally(int(count), int(ttl_ms) / 1000)
 
     def reset(self, key: str) -> None:
         """Forget every event counted against `key`."""
@@ -187,10 +249,13 @@ class RedisLimiter:
             self._fail(exc)
             local = self._fallback.hit if consume else self._fallback.peek
             return local(key, limit)
+        self._recovered()
+        return Decision(bool(allowed), int(retry_ms) / 1000, int(remaining))
+
+    def _recovered(self) -> None:
         if self._degraded:
             self._degraded = False
             log.info("rate_limit_redis_back")
-        return Decision(bool(allowed), int(retry_ms) / 1000, int(remaining))
 
     def _fail(self, exc: Exception) -> None:
         if not self._degraded:
@@ -235,7 +300,8 @@ def key_fingerprint(credential: str) -> str:
 
 
 class AbuseLimits:
-    """The configured limits: requests per user and per key, failed logins per user and per address."""
+    """The configured limits: requests per user and per key; failures per address, per username
+    and per (username, address) pair."""
 
     def __init__(self, limiter: RateLimiter, settings: LimitSettings) -> None:
         self._limiter = limiter
@@ -243,9 +309,6 @@ class AbuseLimits:
         burst = settings.burst
         self._user = Limit(settings.user_per_minute, 60.0, burst) if settings.user_per_minute else None
         self._key = Limit(settings.key_per_minute, 60.0, burst) if settings.key_per_minute else None
-        per_user, per_ip = settings.login_failures_per_user, settings.login_failures_per_ip
-        self._failures_user = Limit(per_user, FAILURE_WINDOW_S, per_user)
-        self._failures_ip = Limit(per_ip, FAILURE_WINDOW_S, per_ip)
 
     def request(self, principal: Principal, api_key: str | None = None) -> None:
         """Count one request of `principal` (and of the API key it used); RateLimited when over."""
@@ -255,22 +318,43 @@ class AbuseLimits:
             decision = self._limiter.hit(f"req:key:{key_fingerprint(api_key)}", self._key)
             self._enforce(decision, "requests with this API key")
 
-    def check_failures(self, client_ip: str, username: str | None = None) -> None:
-        """RateLimited while this address, or this username, has failed too often; counts nothing."""
-        self._enforce(self._limiter.peek(f"fail:ip:{client_ip}", self._failures_ip), "failed sign-ins")
-        if username is not None:
-            decision = self._limiter.peek(f"fail:user:{username.lower()}", self._failures_user)
-            self._enforce(decision, "failed sign-ins")
+    def credential_rejected(self, client_ip: str) -> None:
+        """Count a rejected credential from this address; RateLimited once it has had too many
+        (only rejected credentials are refused this way: valid ones never reach here)."""
+        seen = self._limiter.tally(_ip(client_ip), FAILURE_WINDOW_S, add=True)
+        if seen.count > self._settings.login_failures_per_ip:
+            raise RateLimited(
+                "too many rejected credentials from this address; retry later", seen.resets_in_s
+            )
 
-    def record_failure(self, client_ip: str, username: str | None = None) -> None:
-        """Count one failed sign-in or rejected credential from this address (and for this username)."""
-        self._limiter.hit(f"fail:ip:{client_ip}", self._failures_ip)
-        if username is not None:
-            self._limiter.hit(f"fail:user:{username.lower()}", self._failures_user)
+    def sign_in_delay(self, client_ip: str, username: str) -> float:
+        """Seconds to wait before checking this sign-in's password (0 when nothing is suspicious);
+        RateLimited when this username has failed too often from this very address.
 
-    def clear_failures(self, username: str) -> None:
-        """Forget a username's failures after a successful sign-in (the address's stay counted)."""
-        self._limiter.reset(f"fail:user:{username.lower()}")
+        Failures for the username from every address, and from the address for every username,
+        beyond their allowance slow each further attempt down: 0.25 s, doubling, up to the cap.
+        A correct password still signs in once the delay has passed.
+        """
+        settings = self._settings
+        pair = self._limiter.tally(_pair(client_ip, username), FAILURE_WINDOW_S)
+        if pair.count >= settings.login_failures_per_user:
+            raise RateLimited("too many failed sign-ins; retry later", pair.resets_in_s)
+        per_user = self._limiter.tally(_user(username), FAILURE_WINDOW_S).count
+        per_ip = self._limiter.tally(_ip(client_ip), FAILURE_WINDOW_S).count
+        excess = max(per_user - settings.login_failures_per_user, per_ip - settings.login_failures_per_ip)
+        if excess <= 0:
+            return 0.0
+        return float(min(settings.login_delay_max_s, _FIRST_DELAY_S * 2 ** min(excess - 1, 16)))
+
+    def sign_in_failed(self, client_ip: str, username: str) -> None:
+        """Count a failed sign-in against the pair, the username and the address."""
+        for key in (_pair(client_ip, username), _user(username), _ip(client_ip)):
+            self._limiter.tally(key, FAILURE_WINDOW_S, add=True)
+
+    def signed_in(self, client_ip: str, username: str) -> None:
+        """Forget the pair's failures after a successful sign-in (the username's and the
+        address's stay counted: someone else may still be guessing)."""
+        self._limiter.reset(_pair(client_ip, username))
 
     @staticmethod
     def _enforce(decision: Decision, what: str) -> None:
@@ -278,14 +362,16 @@ class AbuseLimits:
             raise RateLimited(f"too many {what}; retry later", decision.retry_after_s)
 
 
-def install_rate_limit_errors(app: FastAPI) -> None:
-    """Answer RateLimited with 429, the error body and `Retry-After`."""
+_FIRST_DELAY_S = 0.25
 
-    async def _limited(_: Request, exc: Exception) -> JSONResponse:
-        retry = exc.retry_after if isinstance(exc, RateLimited) else 1
-        message = exc.message if isinstance(exc, RateLimited) else "too many requests"
-        response = error_response(429, RateLimited.code, message)
-        response.headers["Retry-After"] = str(retry)
-        return response
 
-    app.add_exception_handler(RateLimited, _limited)
+def _ip(client_ip: str) -> str:
+    return f"fail:ip:{client_ip}"
+
+
+def _user(username: str) -> str:
+    return f"fail:user:{username.lower()}"
+
+
+def _pair(client_ip: str, username: str) -> str:
+    return f"fail:pair:{username.lower()}:{client_ip}"

@@ -18,7 +18,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import Settings
 from serving.api.errors import error_response
-from serving.api.ratelimit import install_rate_limit_errors
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -114,6 +113,5 @@ class SecurityHeaders:
 
 
 def install_security(app: FastAPI, settings: Settings) -> None:
-    """Security headers and CORS outermost, and the 429 answer of the rate limits."""
-    install_rate_limit_errors(app)
+    """Security headers and CORS, outermost."""
     app.add_middleware(SecurityHeaders, cors_origins=settings.limits.cors_origins)

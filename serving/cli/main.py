@@ -37,6 +37,7 @@ def serve(
     import uvicorn
 
     from serving.api.app import create_app
+    from serving.api.http_server import uvicorn_options
 
     container = build()
     for partial in (container.settings.data_dir / "incoming").glob("*.part"):
@@ -53,7 +54,8 @@ def serve(
         _ = container.index
     err.print(f"Sillok listening on http://{host}:{port} (data in {container.settings.data_dir})")
     try:
-        uvicorn.run(create_app(container), host=host, port=port, log_level="warning")
+        app = create_app(container)
+        uvicorn.run(app, host=host, port=port, **uvicorn_options(container.settings.server))
     finally:
         if worker is not None:
             worker.stop()

@@ -3,6 +3,7 @@ throttling, and sessions that end with logout or with the user."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +63,39 @@ def test_failed_sign_ins_are_throttled_and_look_alike(api: tuple[TestClient, Con
         client.post("/api/v1/auth/login", json={"username": "hana", "password": "still wrong"})
     blocked = client.post("/api/v1/auth/login", json={"username": "hana", "password": PASSWORD})
     assert blocked.status_code == 429 and "retry-after" in blocked.headers
+
+
+def login_from(container: Container, address: str, password: str) -> int:
+    client = TestClient(create_app(container), client=(address, 50000))
+    return client.post("/api/v1/auth/login", json={"username": "hana", "password": password}).status_code
+
+
+def test_guessing_from_elsewhere_never_locks_the_account_out(tmp_path: Path) -> None:
+    """Ten and more wrong passwords from one address stop that address guessing (429), but the
+    user signs in from their own; failures spread over many addresses only slow sign-ins down."""
+    settings = Settings(
+        data_dir=tmp_path,
+        bootstrap_admin_token=ADMIN,
+        limits=LimitSettings(login_failures_per_user=10, login_delay_max_s=0.5),
+        log_level="WARNING",
+    )
+    container = Container(settings)
+    container.users.add_user("hana", groups=["hr"])
+    container.passwords.set_password("hana", PASSWORD)
+    attacker, own = "203.0.113.66", "10.20.30.40"
+    assert [login_from(container, attacker, f"guess {i}") for i in range(10)] == [401] * 10
+    assert login_from(container, attacker, "guess 10") == 429  # this username from this address
+    assert login_from(container, attacker, PASSWORD) == 429  # refused before the password is checked
+    started = time.monotonic()
+    assert login_from(container, own, PASSWORD) == 200  # the user is not locked out
+    assert time.monotonic() - started < 1.0
+
+    for i in range(8):  # a botnet: ten more failures, each from a new address
+        assert login_from(container, f"198.51.100.{i}", f"guess {i}") == 401
+    started = time.monotonic()
+    assert login_from(container, own, PASSWORD) == 200  # still signs in, only slowed down
+    assert 0.4 <= time.monotonic() - started < 3.0
+    container.close()
 
 
 def test_removing_the_user_ends_their_sessions(api: tuple[TestClient, Container]) -> None:

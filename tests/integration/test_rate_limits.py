@@ -143,19 +143,68 @@ def test_request_limits_per_user_and_per_key(make: Callable[[], RateLimiter]) ->
         per_key.request(hana)  # user limit 0: unlimited; no key: no key limit
 
 
-def test_failed_sign_ins_per_username_and_per_address(make: Callable[[], RateLimiter]) -> None:
-    limits = AbuseLimits(make(), LimitSettings(login_failures_per_user=3, login_failures_per_ip=5))
+def test_tallies_count_in_windows_and_are_shared(make: Callable[[], RateLimiter]) -> None:
+    first, second = make(), make()
+    assert first.tally("w", 60).count == 0  # reading counts nothing
+    assert [first.tally("w", 60, add=True).count for _ in range(3)] == [1, 2, 3]
+    seen = first.tally("w", 60)
+    assert seen.count == 3 and 59 <= seen.resets_in_s <= 60
+    first.reset("w")
+    assert first.tally("w", 60).count == 0
+    short = first.tally("s", 0.3, add=True)
+    assert short.count == 1
+    time.sleep(0.35)
+    assert first.tally("s", 0.3).count == 0  # the window ended
+    if isinstance(first, RedisLimiter):  # API processes share the counts
+        second.tally("shared", 60, add=True)
+        assert first.tally("shared", 60, add=True).count == 2
+
+
+def test_redis_down_tallies_in_this_process() -> None:
+    limiter = RedisLimiter.from_url("redis://127.0.0.1:1/0")
+    assert [limiter.tally("t", 60, add=True).count for _ in range(3)] == [1, 2, 3]
+
+
+def test_rejected_credentials_are_refused_per_address_only_once_over(
+    make: Callable[[], RateLimiter],
+) -> None:
+    limits = AbuseLimits(make(), LimitSettings(login_failures_per_ip=3))
     for _ in range(3):
-        limits.check_failures("10.0.0.1", "Hana")
-        limits.record_failure("10.0.0.1", "Hana")
+        limits.credential_rejected("10.0.0.1")
     with pytest.raises(RateLimited) as caught:
-        limits.check_failures("10.0.0.2", "hana")  # per username, whatever the address or case
-    assert 290 <= caught.value.retry_after <= 300  # one failure drains every 15 min / 3
-    limits.check_failures("10.0.0.1", "minsu")
-    limits.record_failure("10.0.0.1")
-    limits.record_failure("10.0.0.1")
-    with pytest.raises(RateLimited):
-        limits.check_failures("10.0.0.1", "minsu")  # the address has failed 5 times
-    limits.check_failures("10.0.0.3")
-    limits.clear_failures("hana")
-    limits.check_failures("10.0.0.2", "hana")
+        limits.credential_rejected("10.0.0.1")
+    assert 890 <= caught.value.retry_after <= 900  # until the 15-minute window ends
+    limits.credential_rejected("10.0.0.2")  # other addresses are unaffected
+    limits.request(Principal("hana"), "slk_valid")  # and a valid credential is never refused by it
+
+
+def test_sign_ins_are_refused_per_pair_and_slowed_per_user_and_address(
+    make: Callable[[], RateLimiter],
+) -> None:
+    limits = AbuseLimits(
+        make(), LimitSettings(login_failures_per_user=3, login_failures_per_ip=5, login_delay_max_s=2)
+    )
+    for _ in range(3):
+        assert limits.sign_in_delay("10.0.0.1", "Hana") == 0
+        limits.sign_in_failed("10.0.0.1", "Hana")
+    with pytest.raises(RateLimited) as caught:
+        limits.sign_in_delay("10.0.0.1", "hana")  # this username from this address: refused
+    assert 890 <= caught.value.retry_after <= 900
+    assert limits.sign_in_delay("10.0.0.2", "hana") == 0  # from elsewhere: still allowed, at once
+    limits.sign_in_failed("10.0.0.2", "hana")  # a 4th failure for the username: attempts slow down
+    assert limits.sign_in_delay("10.0.0.3", "hana") == 0.25
+    limits.sign_in_failed("10.0.0.3", "hana")
+    limits.sign_in_failed("10.0.0.4", "hana")
+    assert limits.sign_in_delay("10.0.0.5", "hana") == 1.0  # doubling per failure
+    for i in range(10):
+        limits.sign_in_failed(f"10.0.1.{i}", "hana")
+    assert limits.sign_in_delay("10.0.0.5", "hana") == 2.0  # capped
+    assert limits.sign_in_delay("10.0.0.5", "minsu") == 0  # other users are not slowed
+
+    limits.signed_in("10.0.0.1", "hana")  # a success forgets the pair only
+    assert limits.sign_in_delay("10.0.0.1", "hana") == 2.0
+
+    for i in range(6):  # one address failing for many names slows that address down
+        limits.sign_in_failed("10.0.9.9", f"user{i}")
+    assert limits.sign_in_delay("10.0.9.9", "someone") == 0.25
+    assert limits.sign_in_delay("10.0.9.8", "someone") == 0
