@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +203,7 @@ def test_only_admins_publish_to_everyone(api: Api) -> None:
 
 def test_a_recreated_name_starts_empty(api: Api) -> None:
     admin = api.auth("admin")
-    api.upload("victim", "diary.md", "Private diary entry DIARY-3301 about the offsite.")
+    diary = api.upload("victim", "diary.md", "Private diary entry DIARY-3301 about the offsite.")
     shared = api.upload(
         "carol",
         "list.md",
@@ -224,12 +225,14 @@ def test_a_recreated_name_starts_empty(api: Api) -> None:
         api.client.post("/api/v1/users", headers=admin, json={"username": api.name("victim")}).status_code
         == 201
     )
+    recreated = datetime.now(UTC).isoformat()
     api.keys["victim"] = api.client.post(
         f"/api/v1/users/{api.name('victim')}/api-keys", headers=admin
     ).json()["key"]
     assert api.client.get(DOCUMENTS, headers={"Authorization": f"Bearer {old_key}"}).status_code == 401
     me = api.auth("victim")
-    assert api.client.get(DOCUMENTS, headers=me).json()["documents"] == []
+    listed = {d["id"] for d in api.client.get(DOCUMENTS, headers=me).json()["documents"]}
+    assert not listed & {diary.json()["id"], shared.json()["id"]}  # only what everyone may read
     assert api.client.get("/api/v1/conversations", headers=me).json()["conversations"] == []
     assert api.client.get(f"/api/v1/conversations/{chat['conversation_id']}", headers=me).status_code == 404
     again = api.client.post(
@@ -240,12 +243,11 @@ def test_a_recreated_name_starts_empty(api: Api) -> None:
     found = api.found("victim", "offsite diary list")
     assert "DIARY-3301" not in found and "LIST-77" not in found
     # carol's document no longer names anybody who exists
-    assert api.settle("carol")[shared.json()["id"]]["acl"]["users"] == []
-    seen = api.client.get(
-        f"/api/v1/audit/seen?user={api.name('victim')}&since=2000-01-01T00:00:00Z&until=2100-01-01T00:00:00Z",
-        headers=admin,
-    )
-    assert seen.status_code == 200 and seen.json()["documents"] == []
+    stored = api.container.documents.get(shared.json()["id"])
+    assert stored.acl_users and not api.container.users.names_for(stored.acl_users)
+    period = {"user": api.name("victim"), "since": "2000-01-01T00:00:00Z", "until": recreated}
+    seen = api.client.get("/api/v1/audit/seen", params=period, headers=admin)
+    assert seen.status_code == 200 and seen.json()["documents"] == []  # the old account's views stay its own
 
 
 def test_password_change_and_removal_end_every_session(api: Api) -> None:
