@@ -28,6 +28,7 @@ import numpy as np
 
 from core.errors import ConfigurationError
 from core.models.e5_file import E5File
+from core.offline import disable_phone_home
 
 MODEL_NAME = "multilingual-e5-small-q4"
 _MANIFEST = "sillok_model.json"
@@ -63,6 +64,7 @@ def ensure_model(cache_dir: Path, precision: Precision = "int8", source: Path | 
     `fp32` reproduces the engine's vectors (cosine ≥ 0.999); `int8` also quantises the matrix
     products to 8 bits (dynamic, per channel), about twice as fast again on CPUs with VNNI.
     """
+    disable_phone_home()  # before torch, transformers and onnxruntime are first imported
     source = source or source_file()
     digest = _sha256(source)
     target = cache_dir / f"{MODEL_NAME}-{digest[:12]}-{precision}-v{_FORMAT}"
@@ -91,6 +93,7 @@ def ensure_model(cache_dir: Path, precision: Precision = "int8", source: Path | 
 
 def build_model(source: Path, out: Path, precision: Precision = "int8") -> None:
     """Write `model.onnx` (BERT, mean pooling, L2 normalisation) and `tokenizer.json` to `out`."""
+    disable_phone_home()  # before torch, transformers and onnxruntime are first imported
     import torch
     from transformers import BertConfig, BertModel
 

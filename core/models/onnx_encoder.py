@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from core.offline import disable_phone_home
+
 
 class OnnxEncoder:
     """`model.onnx` + `tokenizer.json` + `config.json`: texts in, unit vectors out.
@@ -17,6 +19,7 @@ class OnnxEncoder:
     """
 
     def __init__(self, folder: Path, threads: int = 0, batch_size: int = 16) -> None:
+        disable_phone_home()  # ONNX Runtime starts its telemetry uploader when first imported
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

@@ -24,6 +24,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from core.errors import ConfigurationError, DocumentError, MalformedDocument, TooComplex
+from core.offline import disable_phone_home
 from core.ports import DocumentParser
 from core.types import ParsedDocument
 
@@ -124,6 +125,7 @@ def serve(connection: Connection, parser: DocumentParser, limit: int) -> None:
 
 def main(argv: list[str]) -> None:
     """Start-up handshake, then `serve`."""
+    disable_phone_home()  # before the parser factory and the parsing libraries are imported
     connection = Connection(int(argv[1]))
     _watch_parent(os.getppid())
     for name in _UNUSED:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# ruff: noqa: E402 (the other imports must come after this call)
+from core.offline import disable_phone_home
+
+disable_phone_home()  # before any library is imported: some read their telemetry switches only then
+
 from pathlib import Path
 from typing import Annotated
 
