@@ -7,9 +7,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.lexical import terms
 from core.types import ScoredChunk
 from retrieval.markers import neutralise
-from retrieval.terms import terms
 
 EXTRACTED_LABEL = "Extracted from your documents (no language model is configured):"
 _SENTENCE_END = re.compile(r"(?<=[.!?。])\s+|(?<=다\.)|\n+")
