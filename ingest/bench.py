@@ -14,8 +14,9 @@ from core.errors import DocumentError
 from core.ports import DocumentParser, Embedder
 from ingest.corpus import read_jsonl
 from ingest.intake import Intake
-from ingest.pipeline import EMBED_BATCH, IngestionPipeline
+from ingest.pipeline import IngestionPipeline
 from ingest.reference import langchain_run
+from ingest.storing import EMBED_BATCH
 
 __all__ = [
     "RecordingEmbedder",

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from core.acl import Principal, group_token
-from core.lexical import passage_vectors
 from core.ports import Embedder, VectorIndex
 from core.types import Chunk, Element
 from ingest.chunking import Chunker
-from ingest.pipeline import EMBED_BATCH, embedding_text
+from ingest.storing import store
 
 CORPUS_VERSION = "corpus"
 EVAL_GROUP = "eval"
@@ -68,26 +67,6 @@ def corpus_chunks(
             yield Chunk(str(doc["id"]), CORPUS_VERSION, i, piece.text, title, tokens)
 
 
-def index_corpus(
-    chunks: Iterator[Chunk],
-    embedder: Embedder,
-    index: VectorIndex,
-) -> int:
+def index_corpus(chunks: Iterator[Chunk], embedder: Embedder, index: VectorIndex) -> int:
     """Embed and store chunks (dense and keyword vectors) in batches; returns how many were stored."""
-    batch: list[Chunk] = []
-    total = 0
-
-    def flush() -> None:
-        nonlocal total
-        texts = [embedding_text(c) for c in batch]
-        index.upsert(batch, embedder.embed_passages(texts), passage_vectors(texts))
-        total += len(batch)
-        batch.clear()
-
-    for chunk in chunks:
-        batch.append(chunk)
-        if len(batch) >= EMBED_BATCH:
-            flush()
-    if batch:
-        flush()
-    return total
+    return store(chunks, embedder, index)

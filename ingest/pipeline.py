@@ -17,13 +17,12 @@ import structlog
 from core.acl import Acl
 from core.documents import DocumentRegistry, acl_of
 from core.errors import DocumentError, DocumentTooLarge, EmptyDocument, NotFound
-from core.lexical import passage_vectors
 from core.ports import DocumentParser, Embedder, VectorIndex
 from core.types import Chunk, DocumentStatus
 from ingest.chunking import Chunker
+from ingest.storing import store
 
 log = structlog.get_logger(__name__)
-EMBED_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -37,12 +36,6 @@ class Outcome:
     error_code: str | None = None
     error: str | None = None
     seconds: float = 0.0
-
-
-def embedding_text(chunk: Chunk) -> str:
-    """The text embedded for a chunk: its document title and section give it context."""
-    context = [part for part in (chunk.title, chunk.section) if part and part not in chunk.text]
-    return "\n".join([*context, chunk.text])
 
 
 class IngestionPipeline:
@@ -81,11 +74,12 @@ class IngestionPipeline:
             chunks = self._chunks(
                 Path(ver.stored_path), doc.filename, doc.title, document_id, version, acl_of(ver)
             )
-            for start in range(0, len(chunks), EMBED_BATCH):
-                batch = chunks[start : start + EMBED_BATCH]
-                texts = [embedding_text(c) for c in batch]
-                self._index.upsert(batch, self._embedder.embed_passages(texts), passage_vectors(texts))
-                self._registry.progress(document_id, version, start + len(batch), len(chunks))
+            store(
+                chunks,
+                self._embedder,
+                self._index,
+                lambda done: self._registry.progress(document_id, version, done, len(chunks)),
+            )
         except DocumentError as exc:
             self._index.delete_version(document_id, version)
             self._registry.fail(document_id, version, exc.code, exc.message)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from core.ports import Embedder
-from ingest.pipeline import EMBED_BATCH
+from ingest.storing import EMBED_BATCH
 
 _COLLECTION = "reference"
 

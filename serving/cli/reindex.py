@@ -13,32 +13,22 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
-from itertools import islice
 from pathlib import Path
 
 import typer
 
-from core.lexical import passage_vectors
 from core.ports import Embedder, VectorIndex
 from core.types import Chunk
-from ingest.pipeline import embedding_text
+from ingest.storing import store
 from serving.bootstrap import build
 from serving.cli.console import err, progress
-
-_BATCH = 64
 
 
 def copy_into(source: Iterator[Chunk], embedder: Embedder, target: VectorIndex, total: int) -> int:
     """Embed `source` chunks (dense and keyword vectors) into `target`; how many were copied."""
-    copied = 0
     with progress() as bar:
         task = bar.add_task("Re-embedding", total=total)
-        while batch := list(islice(source, _BATCH)):
-            texts = [embedding_text(c) for c in batch]
-            target.upsert(batch, embedder.embed_passages(texts), passage_vectors(texts))
-            copied += len(batch)
-            bar.advance(task, len(batch))
-    return copied
+        return store(source, embedder, target, lambda done: bar.update(task, completed=done))
 
 
 def _reindex_edge(path: Path, embedder: Embedder) -> int:
