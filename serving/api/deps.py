@@ -18,8 +18,8 @@ from serving.bootstrap import Container
 log = structlog.get_logger(__name__)
 
 
-def get_container(request: Request) -> Container:
-    """The process's container."""
+async def get_container(request: Request) -> Container:
+    """The process's container (async: nothing blocks, so no worker thread is taken for it)."""
     container: Container = request.app.state.container
     return container
 

@@ -3,9 +3,10 @@
 For each request, before any route runs:
 
 1. an announced body over the route's limit is refused (413) without reading a byte;
-2. a route that needs a credential authenticates it here, in a worker thread, with the code of
-   the `authenticate` dependency (which then reuses the principal); a refusal (401, CSRF 403,
-   429) is sent before a byte of the body is read;
+2. a route that needs a credential authenticates it here, with the code of the `authenticate`
+   dependency (which then reuses the principal), in worker threads of its own (a flood of
+   credentials, valid or not, cannot take the threads every other route runs on); a refusal
+   (401, CSRF 403, 429) is sent before a byte of the body is read;
 3. integer path and query parameters beyond SQL's range are refused (400);
 4. JSON bodies (every route but uploads) are read in full under their size limit and deadline,
    refused when they hold text that is not Unicode (400), then handed to the route; uploads
@@ -17,8 +18,8 @@ before the body was read in full closes the connection, so a refused body is nev
 
 from __future__ import annotations
 
+import anyio
 import structlog
-from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders, QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +33,7 @@ from serving.api.route_table import RouteTable
 from serving.bootstrap import Container
 
 log = structlog.get_logger(__name__)
+AUTH_THREADS = 4  # credentials checked at once; the others wait without holding a thread
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -71,6 +73,7 @@ class EdgeGate:
         self._upload_max = upload_max_bytes
         self._idle_s = server.body_timeout_s
         self._upload_s = server.upload_timeout_s
+        self._auth_threads = anyio.CapacityLimiter(AUTH_THREADS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Gate one request."""
@@ -92,7 +95,10 @@ class EdgeGate:
             if found is not None:
                 rules, path_params = found
                 if rules.authenticated:
-                    await run_in_threadpool(establish, Request(scope), self._container)
+                    request = Request(scope)
+                    await anyio.to_thread.run_sync(
+                        establish, request, self._container, limiter=self._auth_threads
+                    )
                 query = QueryParams(scope.get("query_string", b""))
                 refuse_out_of_range(
                     [(n, path_params[n]) for n in rules.integer_path_params if n in path_params]

@@ -98,7 +98,7 @@ def call(
     headers: dict[str, str],
     chunks: list[bytes] = (),  # type: ignore[assignment]
     then: str = "end",
-    limit_s: float = 5.0,
+    limit_s: float = 30.0,
 ) -> Exchange:
     exchange = Exchange(list(chunks), then)
     path, _, query = path.partition("?")

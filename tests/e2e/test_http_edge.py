@@ -4,6 +4,7 @@ before it is sent, and `X-Forwarded-For` counts only from configured proxies."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -57,10 +58,8 @@ def exchange(port: int, data: bytes, pause_after: bytes = b"", timeout: float = 
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
 
         def push() -> None:
-            try:
+            with contextlib.suppress(OSError):  # the server answered and closed while we were still sending
                 sock.sendall(data)
-            except OSError:
-                pass  # the server answered and closed while we were still sending
 
         sender = threading.Thread(target=push, daemon=True)
         sender.start()
