@@ -214,10 +214,11 @@ class Container:
 
     @cached_property
     def celery(self) -> Celery:
-        """The Celery app: Redis when configured, else an in-process transport."""
-        from serving.worker.app import make_celery
+        """The process's Celery app (`ingest.tasks.app`) configured from these settings: Redis when
+        configured, else an in-process transport. Its tasks use what a worker installed."""
+        from ingest.tasks import app, configure
 
-        return make_celery(self)
+        return configure(app, self.settings)
 
     @cached_property
     def queue(self) -> TaskQueue:
@@ -245,11 +246,16 @@ class Container:
         return ingest.embedded_worker if ingest.embedded_worker is not None else ingest.broker_url is None
 
     def embedded_worker(self) -> EmbeddedWorker:
-        """A worker and beat for this process, over this container's pipeline."""
+        """A worker and beat for this process; once started, its tasks use this container's
+        pipeline, reconciler and connector sync."""
         from serving.worker.embedded import EmbeddedWorker
+        from serving.worker.services import task_services
 
         return EmbeddedWorker(
-            self.celery, self.settings.data_dir / "beat-schedule", self.settings.ingest.worker_concurrency
+            self.celery,
+            lambda: task_services(self),
+            self.settings.data_dir / "beat-schedule",
+            self.settings.ingest.worker_concurrency,
         )
 
     def close(self) -> None:

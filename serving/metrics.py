@@ -1,20 +1,14 @@
-"""Prometheus metrics of ingestion: task durations here, queue depth read at scrape time."""
+"""Prometheus metrics of ingestion: queue depth read at scrape time (task durations are timed
+in `ingest.tasks`)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
 
-from prometheus_client import REGISTRY, Histogram
+from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-TASK_SECONDS = Histogram(
-    "sillok_task_seconds",
-    "Duration of background tasks",
-    ["task", "outcome"],
-    buckets=(0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800),
-)
 
 
 class IngestionCollector(Collector):

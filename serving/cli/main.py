@@ -81,7 +81,8 @@ def worker(
     """A Celery worker on the configured broker (production: many of these, on Redis)."""
     from prometheus_client import start_http_server
 
-    from serving.worker.app import QUEUES
+    from ingest.tasks import QUEUES, install
+    from serving.worker.services import task_services
 
     chosen = [q.strip() for q in queues.split(",") if q.strip()]
     if not chosen or set(chosen) - set(QUEUES):
@@ -97,7 +98,7 @@ def worker(
         start_http_server(metrics_port, addr="127.0.0.1")
     if "ingest" in chosen:
         container.parser.start()  # load the model, the readers and the index once, up front
-        _ = container.pipeline
+    install(task_services(container))
     container.queue.reconcile()
     container.celery.Worker(
         queues=chosen,

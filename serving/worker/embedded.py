@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from celery import Celery
 from celery.beat import EmbeddedService
 from celery.worker import WorkController
 
-from serving.worker.app import QUEUES
+from ingest.tasks import QUEUES, TaskServices, install, uninstall
 
 
 class _Controller(WorkController):  # type: ignore[misc]
@@ -27,12 +27,23 @@ class _Controller(WorkController):  # type: ignore[misc]
 
 
 class EmbeddedWorker:
-    """Consumes the queues with a thread pool and runs the periodic schedule in threads."""
+    """Consumes the queues with a thread pool and runs the periodic schedule in threads.
+
+    `services` is called at start, and what it returns is what the tasks use from then on (a
+    later embedded worker in the same process installs its own).
+    """
 
     def __init__(
-        self, app: Celery, schedule_file: Path, concurrency: int = 1, queues: Sequence[str] = QUEUES
+        self,
+        app: Celery,
+        services: Callable[[], TaskServices],
+        schedule_file: Path,
+        concurrency: int = 1,
+        queues: Sequence[str] = QUEUES,
     ) -> None:
         app.finalize()
+        self._services = services
+        self._installed: TaskServices | None = None
         for name in ("celery", "kombu"):  # the web server's log is not the place for per-task lines
             logging.getLogger(name).setLevel(logging.WARNING)
         self._worker = _Controller(
@@ -51,6 +62,8 @@ class EmbeddedWorker:
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Start consuming; returns once the worker is ready."""
+        self._installed = self._services()
+        install(self._installed)
         self._thread.start()
         if not self._worker.ready.wait(timeout_s):
             raise RuntimeError("the embedded worker did not start")
@@ -61,3 +74,5 @@ class EmbeddedWorker:
         self._beat.stop()
         self._worker.stop(in_sighandler=False, exitcode=0)
         self._thread.join(timeout=30)
+        if self._installed is not None:
+            uninstall(self._installed)

@@ -8,7 +8,7 @@ import structlog
 from celery import Celery
 
 from core.documents import DocumentRegistry
-from serving.worker.app import (
+from ingest.tasks import (
     APPLY_ACL,
     INGEST_QUEUE,
     INGEST_VERSION,
