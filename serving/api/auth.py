@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
@@ -45,7 +45,7 @@ async def login(body: Login, request: Request, response: Response, container: Co
     address = client_ip(request)
     delay = await run_in_threadpool(container.abuse_limits.sign_in_delay, address, body.username)
     if delay:
-        await asyncio.sleep(delay)  # every other request goes on meanwhile
+        await anyio.sleep(delay)  # every other request goes on meanwhile
     return await run_in_threadpool(_sign_in, body, request, response, container, address)
 
 
