@@ -275,7 +275,9 @@ def collide(world: World, rng: random.Random, attacker: str, victim: Doc) -> lis
     form = {"source_url": source, "title": mine.title}
     if publish:
         form["acl"] = json.dumps({"public": True})
-    files = {"file": (f"{victim.title}.txt", mine.text().encode(), "text/plain")}
+    # The victim's title goes into the source only: in the attacker's own document list a file
+    # name they chose would look like a leaked title to this test's marker check.
+    files = {"file": ("notes.txt", mine.text().encode(), "text/plain")}
     reply = world.client.post("/api/v1/documents", headers=auth, data=form, files=files)
     world.check(attacker, "upload", reply.status_code, reply.text)
     if publish:

@@ -169,7 +169,9 @@ def test_document_lifecycle_over_rest(server: dict[str, str]) -> None:
 
     public = {"users": [], "groups": ["hr"], "public": True}
     assert httpx.put(f"{url}/acl", headers=minsu, json=public).status_code == 404  # cannot see it: missing
-    assert httpx.put(f"{url}/acl", headers=hana, json=public).status_code == 200
+    assert httpx.put(f"{url}/acl", headers=hana, json=public).status_code == 403  # publishing: admins only
+    shared = {"users": ["minsu"], "groups": ["hr"], "public": False}
+    assert httpx.put(f"{url}/acl", headers=hana, json=shared).status_code == 200
     wait_for(lambda: found(server, "minsu", "offsite in Gangneung", "Gangneung"))
     assert httpx.delete(url, headers=minsu).status_code == 403  # may read it, may not delete it
     assert httpx.put(f"{url}/acl", headers=hana, json={"groups": ["hr"]}).status_code == 200
