@@ -104,7 +104,8 @@ def test_which_documents_a_user_saw_and_why(api: tuple[TestClient, Container, di
     assert change["before"] == ["finance"] and change["after"] == ["finance", "hr"]
     assert events[0]["detail"]["query"] == "when are salaries paid"
 
-    expected = {"canteen": "public", "payroll": "group:finance", "review": "user:alice"}
+    alice_id = container.users.principal("alice").user_id  # ACL tokens name the account's immutable id
+    expected = {"canteen": "public", "payroll": "group:finance", "review": f"user:{alice_id}"}
     for result in hits.json()["results"]:
         name = result["title"]
         why = client.get(
