@@ -135,3 +135,20 @@ class DocumentParser(Protocol):
     def parse(self, path: Path, filename: str) -> ParsedDocument:
         """Parse `path`; `filename` (the user's name for it) decides the format."""
         ...
+
+
+class WorkQueue(Protocol):
+    """Where entrances send background work, by document id. Sending never raises: a broker
+    outage returns False and the registry keeps the work for the reconciler to send again."""
+
+    def ingest(self, document_id: str, version: str) -> bool:
+        """Queue the processing of one registered version."""
+        ...
+
+    def apply_acl(self, document_id: str) -> bool:
+        """Queue the update of a document's ACL on its stored points."""
+        ...
+
+    def purge(self, document_id: str) -> bool:
+        """Queue the removal of a deleted document's points."""
+        ...

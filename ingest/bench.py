@@ -11,9 +11,9 @@ from pathlib import Path
 from core.acl import Acl
 from core.documents import CONNECTOR_NAMESPACE
 from core.errors import DocumentError
+from core.intake import Intake
 from core.ports import DocumentParser, Embedder
 from ingest.corpus import read_jsonl
-from ingest.intake import Intake
 from ingest.pipeline import IngestionPipeline
 from ingest.reference import langchain_run
 from ingest.storing import EMBED_BATCH

@@ -1,6 +1,6 @@
 """The ingestion pipeline as a plain, idempotent function of (document id, version).
 
-`process` parses, chunks, embeds and upserts a registered version (see `ingest.intake`), then
+`process` parses, chunks, embeds and upserts a registered version (see `core.intake`), then
 switches readers to it and deletes the points of every other version. Running it twice leaves
 the same state as running it once: point ids are uuid5 of (document, version, chunk).
 """

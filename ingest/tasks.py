@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from celery import Celery
 from prometheus_client import Histogram
@@ -27,7 +27,6 @@ from core.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
     from core.settings import Settings
-    from ingest.pipeline import IngestionPipeline
 
 INGEST_QUEUE = "ingest"
 LIGHT_QUEUE = "light"
@@ -50,11 +49,27 @@ TASK_SECONDS = Histogram(
 app = Celery("sillok", broker="memory://", set_as_current=False)
 
 
+class Pipeline(Protocol):
+    """The part of `ingest.pipeline.IngestionPipeline` the tasks call (all idempotent)."""
+
+    def process(self, document_id: str, version: str, stale_after: timedelta | None = None) -> object:
+        """Index one registered version."""
+        ...
+
+    def apply_acl(self, document_id: str) -> None:
+        """Copy a document's ACL onto its stored points."""
+        ...
+
+    def purge(self, document_id: str) -> None:
+        """Remove the points of a deleted document."""
+        ...
+
+
 @dataclass(frozen=True)
 class TaskServices:
     """What the tasks of this process work with, installed by the worker's bootstrap."""
 
-    pipeline: IngestionPipeline
+    pipeline: Pipeline
     reconcile: Callable[[], object]
     sync_connectors: Callable[[], object]
     stale_after: timedelta

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from prometheus_client import Counter
 
 from core.acl import Principal
-from core.audit import Shown
+from core.audit import AuditLog, Shown
+from core.conversations import Conversations
 from core.types import Answer, ScoredChunk
-from serving.bootstrap import Container
+from retrieval.answer import AnswerService
+from retrieval.retriever import Retriever
 
 QUESTIONS = Counter("sillok_questions_total", "Questions answered", ["channel", "mode", "grounded"])
 
@@ -36,27 +38,43 @@ class Reply:
         }
 
 
-def ask(
-    container: Container, principal: Principal, question: str, conversation_id: str | None, channel: str
-) -> Iterator[str | Reply]:
-    """Text pieces as they are generated, then the stored `Reply` (always last).
+@dataclass(frozen=True)
+class Asking:
+    """What answering a question touches: the answers, the search, the conversations, the audit."""
 
-    A conversation id that is not the caller's is refused before anything is retrieved.
-    """
-    if conversation_id is not None:
-        container.conversations.check(principal, conversation_id)
-    for part in container.answers.stream(principal, question):
-        if not isinstance(part, Answer):
-            yield part
-            continue
-        conversation, message = container.conversations.record(
-            principal, conversation_id, question, part, channel
-        )
-        shown = [Shown(c.document_id, c.version, c.chunk_id) for c in part.citations]
-        detail = {"question": question, "conversation_id": conversation, "message_id": message}
-        container.audit.record(principal, "chat", channel, {**detail, "grounded": part.grounded}, shown)
-        QUESTIONS.labels(channel, part.mode, str(part.grounded).lower()).inc()
-        yield Reply(part, conversation, message)
+    answers: AnswerService
+    retriever: Retriever
+    conversations: Conversations
+    audit: AuditLog
+
+    def ask(
+        self, principal: Principal, question: str, conversation_id: str | None, channel: str
+    ) -> Iterator[str | Reply]:
+        """Text pieces as they are generated, then the stored `Reply` (always last).
+
+        A conversation id that is not the caller's is refused before anything is retrieved.
+        """
+        if conversation_id is not None:
+            self.conversations.check(principal, conversation_id)
+        for part in self.answers.stream(principal, question):
+            if not isinstance(part, Answer):
+                yield part
+                continue
+            conversation, message = self.conversations.record(
+                principal, conversation_id, question, part, channel
+            )
+            shown = [Shown(c.document_id, c.version, c.chunk_id) for c in part.citations]
+            detail = {"question": question, "conversation_id": conversation, "message_id": message}
+            self.audit.record(principal, "chat", channel, {**detail, "grounded": part.grounded}, shown)
+            QUESTIONS.labels(channel, part.mode, str(part.grounded).lower()).inc()
+            yield Reply(part, conversation, message)
+
+    def search(self, principal: Principal, query: str, top_k: int, channel: str) -> list[ScoredChunk]:
+        """Ranked passages the principal may read, audited."""
+        hits = self.retriever.search(principal, query, top_k)
+        shown = [Shown(h.chunk.document_id, h.chunk.version, h.chunk.id) for h in hits]
+        self.audit.record(principal, "search", channel, {"query": query, "top_k": top_k}, shown)
+        return hits
 
 
 def final(parts: Iterator[str | Reply]) -> Reply:
@@ -68,13 +86,3 @@ def final(parts: Iterator[str | Reply]) -> Reply:
     if reply is None:
         raise RuntimeError("the answer stream ended without an answer")
     return reply
-
-
-def search(
-    container: Container, principal: Principal, query: str, top_k: int, channel: str
-) -> list[ScoredChunk]:
-    """Ranked passages the principal may read, audited."""
-    hits = container.retriever.search(principal, query, top_k)
-    shown = [Shown(h.chunk.document_id, h.chunk.version, h.chunk.id) for h in hits]
-    container.audit.record(principal, "search", channel, {"query": query, "top_k": top_k}, shown)
-    return hits

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Response
 
 from core.acl import Principal
 from core.errors import Forbidden
+from serving.api.bootstrap import ApiServices
 from serving.api.deps import ContainerDep, CurrentPrincipal
 from serving.api.schemas import GroupsBody, NewUser
-from serving.bootstrap import Container
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -26,7 +26,7 @@ def _self_or_admin(principal: Principal, username: str) -> None:
         raise Forbidden("only the user themself or an admin can do this")
 
 
-def _audit(container: Container, principal: Principal, action: str, detail: dict[str, Any]) -> None:
+def _audit(container: ApiServices, principal: Principal, action: str, detail: dict[str, Any]) -> None:
     container.audit.record(principal, action, "rest", detail)
 
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from serving.api import admin, audit, auth, conversations, documents, openai_compat, webui
+from serving.api.bootstrap import ApiServices
 from serving.api.deps import authenticate
 from serving.api.errors import ErrorBoundary, install_error_handlers
 from serving.api.gate import EdgeGate
 from serving.api.route_table import RouteTable
 from serving.api.routes import router
 from serving.api.security import install_security
-from serving.bootstrap import Container
 from serving.metrics import register_ingestion_metrics
 
 _MULTIPART_SLACK = 1_000_000  # field names, boundaries and the ACL around the file
 UPLOAD_ROUTES = frozenset({("POST", "/api/v1/documents")})  # multipart, streamed to disk
 
 
-def create_app(container: Container) -> FastAPI:
+def create_app(container: ApiServices) -> FastAPI:
     """The API bound to one container; nothing is created at import time."""
     app = FastAPI(
         title="Sillok",

@@ -12,8 +12,8 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from core.errors import Unauthenticated
+from serving.api.bootstrap import ApiServices
 from serving.api.deps import CSRF_COOKIE, SESSION_COOKIE, ContainerDep, CurrentPrincipal, client_ip
-from serving.bootstrap import Container
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 _BAD_LOGIN = "invalid username or password"
@@ -50,7 +50,7 @@ async def login(body: Login, request: Request, response: Response, container: Co
 
 
 def _sign_in(
-    body: Login, request: Request, response: Response, container: Container, address: str
+    body: Login, request: Request, response: Response, container: ApiServices, address: str
 ) -> dict[str, Any]:
     limits = container.abuse_limits
     if not container.passwords.check(body.username, body.password):
@@ -88,7 +88,7 @@ def logout(request: Request, principal: CurrentPrincipal, container: ContainerDe
 
 
 def _finish_login(
-    response: Response, request: Request, container: Container, username: str
+    response: Response, request: Request, container: ApiServices, username: str
 ) -> dict[str, Any]:
     """Open a session for `username`: the HttpOnly session cookie and the readable CSRF cookie."""
     opened = container.web_sessions.open(username)

@@ -13,14 +13,14 @@ from core.acl import Principal
 from core.auth.oidc import REJECTION_MESSAGE, InvalidToken
 from core.errors import CsrfFailed, Unauthenticated
 from core.users import KEY_PREFIX
-from serving.bootstrap import Container
+from serving.api.bootstrap import ApiServices
 
 log = structlog.get_logger(__name__)
 
 
-async def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> ApiServices:
     """The process's container (async: nothing blocks, so no worker thread is taken for it)."""
-    container: Container = request.app.state.container
+    container: ApiServices = request.app.state.container
     return container
 
 
@@ -29,7 +29,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _resolve(container: Container, credential: str) -> tuple[Principal | None, str]:
+def _resolve(container: ApiServices, credential: str) -> tuple[Principal | None, str]:
     """The credential's principal and its kind (`api_key` or `oidc`), or None."""
     principal = container.users.authenticate_key(credential)  # API keys and the bootstrap token
     if principal is not None:
@@ -49,7 +49,7 @@ CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def _from_session(request: Request, container: Container, token: str) -> tuple[Principal | None, str]:
+def _from_session(request: Request, container: ApiServices, token: str) -> tuple[Principal | None, str]:
     """The principal of a browser session; unsafe methods must echo its CSRF token."""
     found = container.web_sessions.resolve(token)
     if found is None:
@@ -62,7 +62,7 @@ def _from_session(request: Request, container: Container, token: str) -> tuple[P
     return principal, "session"
 
 
-def establish(request: Request, container: Container) -> Principal:
+def establish(request: Request, container: ApiServices) -> Principal:
     """The principal behind `Authorization: Bearer <API key or OIDC access token>`, or behind
     the web UI's session cookie (with its CSRF token on state-changing requests).
 
@@ -93,7 +93,7 @@ def establish(request: Request, container: Container) -> Principal:
 
 
 async def authenticate(
-    request: Request, container: Annotated[Container, Depends(get_container)]
+    request: Request, container: Annotated[ApiServices, Depends(get_container)]
 ) -> Principal:
     """The caller's principal: the one the edge established before the body was read
     (`serving.api.gate`), or, for a request that did not pass it, established now."""
@@ -103,5 +103,5 @@ async def authenticate(
     return await run_in_threadpool(establish, request, container)
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+ContainerDep = Annotated[ApiServices, Depends(get_container)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -23,9 +23,9 @@ from core.db.models import Document
 from core.documents import acl_of, upload_namespace
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.types import chunk_position
+from serving.api.bootstrap import ApiServices
 from serving.api.deps import ContainerDep, CurrentPrincipal
 from serving.api.schemas import AclBody
-from serving.bootstrap import Container
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 _COPY_BLOCK = 1 << 20
@@ -39,7 +39,7 @@ def _limited(field: str, value: str, limit: int) -> str:
     return value
 
 
-def document_views(docs: Sequence[Document], container: Container) -> list[dict[str, Any]]:
+def document_views(docs: Sequence[Document], container: ApiServices) -> list[dict[str, Any]]:
     """Documents as the API shows them, with the progress of their newest versions; user ids
     in ACLs and uploaders are shown as today's user names (a removed user is left out)."""
     ids = {u for d in docs for u in d.acl_users} | {d.uploaded_by for d in docs if d.uploaded_by}
@@ -47,7 +47,7 @@ def document_views(docs: Sequence[Document], container: Container) -> list[dict[
     return [_view(doc, container, names) for doc in docs]
 
 
-def _view(doc: Document, container: Container, names: dict[str, str]) -> dict[str, Any]:
+def _view(doc: Document, container: ApiServices, names: dict[str, str]) -> dict[str, Any]:
     latest = container.documents.latest(doc.id)
     progress = None
     if latest is not None and latest.status in ("queued", "processing"):
@@ -75,7 +75,7 @@ def acl_view(acl: Acl, names: dict[str, str]) -> dict[str, object]:
     return {**acl.as_dict(), "users": sorted(names[u] for u in acl.users if u in names)}
 
 
-def _requested_acl(raw: object, principal: Principal, container: Container) -> Acl:
+def _requested_acl(raw: object, principal: Principal, container: ApiServices) -> Acl:
     """The ACL of an upload: as given (checked by `_granted`), else the uploader alone."""
     if raw is None or raw == "":
         return Acl.of(users=[principal.user_id])
@@ -86,7 +86,7 @@ def _requested_acl(raw: object, principal: Principal, container: Container) -> A
     return _granted(body, principal, container)
 
 
-def _granted(body: AclBody, principal: Principal, container: Container) -> Acl:
+def _granted(body: AclBody, principal: Principal, container: ApiServices) -> Acl:
     """The ACL `principal` may give: users by name (they must exist), their own groups, and
     everyone only for admins."""
     if body.public and not principal.is_admin:
@@ -98,12 +98,12 @@ def _granted(body: AclBody, principal: Principal, container: Container) -> Acl:
     return Acl.of(container.users.ids_for(named.users).values(), named.groups, named.public)
 
 
-def _audit_read(container: Container, principal: Principal, doc: Document, action: str) -> None:
+def _audit_read(container: ApiServices, principal: Principal, doc: Document, action: str) -> None:
     shown = [Shown(doc.id, doc.current_version, None)]
     container.audit.record(principal, action, "rest", {"document_id": doc.id}, shown)
 
 
-def _owned(container: Container, principal: Principal, document_id: str) -> Document:
+def _owned(container: ApiServices, principal: Principal, document_id: str) -> Document:
     """A document the caller may change: an admin may manage any, others what they uploaded."""
     if principal.is_admin:
         return container.documents.get(document_id)
@@ -171,14 +171,11 @@ async def upload(request: Request, principal: CurrentPrincipal, container: Conta
             title=title,
             filename=filename,
             uploaded_by=principal.user_id,
+            queue=container.queue,
         )
     finally:
         partial.unlink(missing_ok=True)
         await form.close()
-    if registration.needs_processing:
-        await run_in_threadpool(container.queue.ingest, registration.document_id, registration.version)
-    if registration.acl_changed:
-        await run_in_threadpool(container.queue.apply_acl, registration.document_id)
     doc = await run_in_threadpool(container.documents.get, registration.document_id)
     detail = {
         "document_id": doc.id,

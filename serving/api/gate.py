@@ -25,12 +25,12 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import SillokError
+from serving.api.bootstrap import ApiServices
 from serving.api.deps import establish
 from serving.api.errors import sillok_error_response
 from serving.api.inputs import refuse_lone_surrogates, refuse_out_of_range
 from serving.api.limits import BodyLimit, carries_body
 from serving.api.route_table import RouteTable
-from serving.bootstrap import Container
 
 log = structlog.get_logger(__name__)
 AUTH_THREADS = 4  # credentials checked at once; the others wait without holding a thread
@@ -64,7 +64,9 @@ def _closing_unless_read(send: Send, body: BodyLimit) -> Send:
 class EdgeGate:
     """Pure ASGI middleware applying the steps above; see the module documentation."""
 
-    def __init__(self, app: ASGIApp, table: RouteTable, container: Container, upload_max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, table: RouteTable, container: ApiServices, upload_max_bytes: int
+    ) -> None:
         self._app = app
         self._table = table
         self._container = container

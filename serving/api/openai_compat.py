@@ -78,7 +78,7 @@ def completions(
     body: CompletionRequest, principal: CurrentPrincipal, container: ContainerDep
 ) -> dict[str, Any] | StreamingResponse:
     """A chat completion; `stream: true` gives `chat.completion.chunk` events and `[DONE]`."""
-    parts = asking.ask(container, principal, _question(body), None, "openai")
+    parts = container.asking.ask(principal, _question(body), None, "openai")
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if not body.stream:
         reply = asking.final(parts)

@@ -14,9 +14,9 @@ from sqlalchemy import text
 
 from core.errors import SillokError
 from serving import asking
+from serving.api.bootstrap import ApiServices
 from serving.api.deps import ContainerDep, CurrentPrincipal
 from serving.api.schemas import ChatRequest, SearchRequest
-from serving.bootstrap import Container
 from serving.render import search_results
 
 router = APIRouter()
@@ -36,12 +36,12 @@ def _check(probe: Callable[[], object]) -> str:
     return "ok"
 
 
-def _ping_database(container: Container) -> None:
-    with container.engine.connect() as connection:
+def _ping_database(container: ApiServices) -> None:
+    with container.database.engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 
 
-def _ping_broker(container: Container) -> None:
+def _ping_broker(container: ApiServices) -> None:
     with container.celery.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=2)
 
@@ -71,7 +71,7 @@ def metrics() -> PlainTextResponse:
 @router.post("/api/v1/search", tags=["search"])
 def search(body: SearchRequest, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
     """Ranked passages the caller may read."""
-    return search_results(asking.search(container, principal, body.query, body.top_k, "rest"))
+    return search_results(container.asking.search(principal, body.query, body.top_k, "rest"))
 
 
 def _sse(event: str, data: object) -> str:
@@ -84,7 +84,7 @@ def chat(
 ) -> dict[str, Any] | StreamingResponse:
     """A grounded answer with citations, kept in the caller's conversation; Server-Sent Events
     (`delta` events, then one `answer` event) when `stream` is true."""
-    parts = asking.ask(container, principal, body.message, body.conversation_id, "rest")
+    parts = container.asking.ask(principal, body.message, body.conversation_id, "rest")
     if not body.stream:
         return asking.final(parts).as_dict()
     first = next(parts)  # an unknown conversation is a 404 before the stream starts

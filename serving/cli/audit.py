@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from core.errors import InvalidInput
-from serving.bootstrap import build
+from serving.cli.bootstrap import build_cli
 
 audit_app = typer.Typer(help="Read the audit log.", no_args_is_help=True)
 
@@ -34,7 +34,7 @@ def export(
     until: Annotated[str | None, typer.Option(help="Until this ISO 8601 time (exclusive).")] = None,
 ) -> None:
     """Events as JSON lines, oldest first."""
-    for event in build().audit.events(actor=user, action=action, since=_when(since), until=_when(until)):
+    for event in build_cli().audit.events(actor=user, action=action, since=_when(since), until=_when(until)):
         typer.echo(json.dumps(event, ensure_ascii=False))
 
 
@@ -48,6 +48,6 @@ def seen(
     start, end = _when(since), _when(until)
     if start is None or end is None:
         raise InvalidInput("--since and --until are required")
-    container = build()
+    container = build_cli()
     for row in container.audit.seen(container.users.principal(user).user_id, start, end):
         typer.echo(json.dumps(row))

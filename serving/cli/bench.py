@@ -12,6 +12,7 @@ import typer
 
 from core.db.engine import make_engine, migrate, session_factory
 from core.documents import DocumentRegistry
+from core.intake import Intake
 from core.vectors.qdrant_edge import QdrantEdgeIndex
 from ingest.bench import (
     RecordingEmbedder,
@@ -22,9 +23,8 @@ from ingest.bench import (
     raw_encode_rate,
 )
 from ingest.corpus import corpus_chunks, index_corpus
-from ingest.intake import Intake
 from ingest.parsers.registry import ParserRegistry
-from serving.bootstrap import build
+from serving.cli.bootstrap import build_cli
 from serving.cli.console import emit_json, err
 
 bench_app = typer.Typer(help="Measure throughput.", no_args_is_help=True)
@@ -45,7 +45,7 @@ def bench_ingest(
     """Ingest PATH into a throw-away collection and compare with the bare model's encode rate."""
     if baseline not in (None, "langchain"):
         raise typer.BadParameter("the only baseline is 'langchain'", param_hint="--baseline")
-    container = build()
+    container = build_cli()
     embedder = RecordingEmbedder(container.embedder)
     container.settings.data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=container.settings.data_dir, prefix="bench-") as tmp:
@@ -57,12 +57,12 @@ def bench_ingest(
         files = [] if corpus else _files(path, limit)
         started = time.perf_counter()
         if corpus:
-            chunks = index_corpus(corpus_chunks(path, container.chunker(), limit), embedder, index)
+            chunks = index_corpus(corpus_chunks(path, container.worker.chunker(), limit), embedder, index)
         else:
             engine = make_engine(f"sqlite:///{work / 'bench.db'}")
             migrate(engine)
             registry = DocumentRegistry(session_factory(engine))
-            pipeline = container.make_pipeline(registry, embedder, index)
+            pipeline = container.worker.make_pipeline(registry, embedder, index)
             chunks = ingest_files(Intake(registry, work / "files"), pipeline, files)
         seconds = time.perf_counter() - started
         index.close()

@@ -18,6 +18,7 @@ import typer
 
 from core.acl import Principal
 from core.errors import InvalidInput
+from core.intake import sha256_of
 from core.lexical import ANALYZER
 from core.ports import Embedder
 from core.types import Chunk
@@ -32,7 +33,6 @@ from ingest.corpus import (
     slice_group,
     slice_of,
 )
-from ingest.intake import sha256_of
 from ingest.reference import LangChainReference
 from retrieval.evaluation import (
     QueryResult,
@@ -45,7 +45,7 @@ from retrieval.evaluation import (
 from retrieval.report import Run, write_report
 from retrieval.rerank import make_reranker
 from retrieval.retriever import Retriever
-from serving.bootstrap import build
+from serving.cli.bootstrap import build_cli
 from serving.cli.console import emit_json, err, progress
 
 eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
@@ -136,9 +136,9 @@ def eval_retrieval(
         raise typer.BadParameter("choose dense, sparse or hybrid", param_hint="--mode")
     if baseline not in (None, "langchain"):
         raise typer.BadParameter("the only baseline is 'langchain'", param_hint="--baseline")
-    container = build()
+    container = build_cli()
     settings = container.settings
-    embedder, chunker = container.embedder, container.chunker()
+    embedder, chunker = container.embedder, container.worker.chunker()
     chunking = settings.chunking
     key = hashlib.sha256(
         f"{sha256_of(corpus)}|{embedder.name}|{chunking.chunk_tokens}|{chunking.overlap_tokens}|"

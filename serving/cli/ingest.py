@@ -16,17 +16,17 @@ from core.settings import AclRule
 from core.types import DocumentStatus
 from ingest.connectors.folder import sync_folder
 from ingest.connectors.report import Problem, SyncReport
+from ingest.connectors.runs import QueueSink, sync_all
 from ingest.pipeline import Outcome
-from serving.bootstrap import Container
+from serving.cli.bootstrap import CliServices
 from serving.cli.console import err
-from serving.connectors import QueueSink, sync_all
 
 FINAL = {DocumentStatus.INDEXED, DocumentStatus.FAILED, DocumentStatus.SUPERSEDED}
 _POLL_S = 0.5
 
 
 @contextmanager
-def worker_if_needed(container: Container) -> Iterator[str]:
+def worker_if_needed(container: CliServices) -> Iterator[str]:
     """Say who processes the queue: "local" (a worker started here for the duration),
     "workers" (Redis workers) or "server" (a running `sillok serve` owns the embedded index and
     picks new versions up from the registry on its next reconcile).
@@ -40,7 +40,7 @@ def worker_if_needed(container: Container) -> Iterator[str]:
         err.print("[dim]The Sillok server owns the index; it will pick these files up.[/]")
         yield "server"
         return
-    worker = container.embedded_worker()
+    worker = container.worker.embedded_worker()
     worker.start()
     try:
         yield "local"
@@ -48,7 +48,7 @@ def worker_if_needed(container: Container) -> Iterator[str]:
         worker.stop()
 
 
-def follow(container: Container, targets: list[tuple[Path, str, str]]) -> list[Outcome]:
+def follow(container: CliServices, targets: list[tuple[Path, str, str]]) -> list[Outcome]:
     """Wait until every (path, document, version) is final, with a progress bar and an ETA."""
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -99,7 +99,7 @@ def _report(sink: QueueSink, problems: list[Problem], removed: list[str], final:
     return failed
 
 
-def _take_in(container: Container, wait: bool, feed: Callable[[QueueSink], SyncReport]) -> int:
+def _take_in(container: CliServices, wait: bool, feed: Callable[[QueueSink], SyncReport]) -> int:
     """Feed files to a sink, then follow them to a final status when asked (or when the
     worker runs here and must finish them before the process exits)."""
     with worker_if_needed(container) as runner:
@@ -112,7 +112,7 @@ def _take_in(container: Container, wait: bool, feed: Callable[[QueueSink], SyncR
     return _report(sink, report.errors, report.removed, final)
 
 
-def ingest_paths(container: Container, paths: Sequence[Path], acl: Acl, wait: bool) -> int:
+def ingest_paths(container: CliServices, paths: Sequence[Path], acl: Acl, wait: bool) -> int:
     """Register and queue files; folders are synced, so their deleted files leave the index too.
 
     Prints one line per file; returns how many failed.
@@ -136,7 +136,7 @@ def ingest_paths(container: Container, paths: Sequence[Path], acl: Acl, wait: bo
     return _take_in(container, wait, feed)
 
 
-def sync_connectors(container: Container, wait: bool) -> int:
+def sync_connectors(container: CliServices, wait: bool) -> int:
     """Run every configured connector once; prints like `ingest_paths`, returns how many failed."""
     connectors = container.settings.connectors
     if not (connectors.folders or connectors.web_seeds):
@@ -144,7 +144,8 @@ def sync_connectors(container: Container, wait: bool) -> int:
 
     def feed(sink: QueueSink) -> SyncReport:
         total = SyncReport()
-        for where, report in sync_all(container, sink):
+        max_bytes = container.settings.ingest.max_file_mb * 1_000_000
+        for where, report in sync_all(connectors, sink, container.users, max_bytes):
             err.print(
                 f"{where}: {len(report.new)} new, {len(report.changed)} changed, "
                 f"{report.unchanged} unchanged, {len(report.removed)} removed, {len(report.errors)} errors"

@@ -15,9 +15,9 @@ import typer
 from core.acl import Acl
 from core.errors import InvalidInput, SillokError
 from serving import asking
-from serving.bootstrap import Container, build
 from serving.cli.audit import audit_app
 from serving.cli.bench import bench_app
+from serving.cli.bootstrap import build_cli
 from serving.cli.console import emit_json, err
 from serving.cli.evaluate import eval_app
 from serving.cli.ingest import ingest_paths, sync_connectors
@@ -42,29 +42,32 @@ def serve(
     import uvicorn
 
     from serving.api.app import create_app
+    from serving.api.bootstrap import build_api
     from serving.api.http_server import uvicorn_options
+    from serving.worker.bootstrap import build_worker
 
-    container = build()
-    for partial in (container.settings.data_dir / "incoming").glob("*.part"):
+    api = build_api()
+    for partial in (api.settings.data_dir / "incoming").glob("*.part"):
         partial.unlink()  # uploads cut off by an earlier stop were never accepted
-    _ = container.embedder  # load the model before accepting requests
-    worker = None
-    if container.runs_worker:
-        _ = container.index  # this process owns the index and writes to it
-        container.parser.start()
-        worker = container.embedded_worker()
-        worker.start()
-        container.queue.reconcile()
-    elif container.settings.qdrant.url:
-        _ = container.index
-    err.print(f"Sillok listening on http://{host}:{port} (data in {container.settings.data_dir})")
+    _ = api.embedder  # load the model before accepting requests
+    hosted = build_worker(shared=api) if api.runs_worker else None  # this process owns the index
+    embedded = None
+    if hosted is not None:
+        hosted.start()
+        embedded = hosted.embedded_worker()
+        embedded.start()
+        api.queue.reconcile()
+    elif api.settings.qdrant.url:
+        _ = api.index
+    err.print(f"Sillok listening on http://{host}:{port} (data in {api.settings.data_dir})")
     try:
-        app = create_app(container)
-        uvicorn.run(app, host=host, port=port, **uvicorn_options(container.settings.server))
+        uvicorn.run(create_app(api), host=host, port=port, **uvicorn_options(api.settings.server))
     finally:
-        if worker is not None:
-            worker.stop()
-        container.close()
+        if embedded is not None:
+            embedded.stop()
+        if hosted is not None:
+            hosted.close()
+        api.close()
 
 
 @app.command()
@@ -82,35 +85,35 @@ def worker(
     from prometheus_client import start_http_server
 
     from ingest.tasks import QUEUES, install
-    from serving.worker.services import task_services
+    from serving.worker.bootstrap import build_worker
 
     chosen = [q.strip() for q in queues.split(",") if q.strip()]
     if not chosen or set(chosen) - set(QUEUES):
         raise InvalidInput(f"--queues takes a comma-separated subset of {', '.join(QUEUES)}")
-    container = build()
+    root = build_worker()
+    settings = root.settings
     if concurrency:
-        container.settings.ingest.worker_concurrency = concurrency
-    if container.settings.ingest.broker_url is None:
+        settings.ingest.worker_concurrency = concurrency
+    if settings.ingest.broker_url is None:
         raise InvalidInput(
             "no broker configured (SILLOK_INGEST__BROKER_URL); `sillok serve` runs the worker itself"
         )
     if metrics_port:
         start_http_server(metrics_port, addr="127.0.0.1")
-    if "ingest" in chosen:
-        container.parser.start()  # load the model, the readers and the index once, up front
-    install(task_services(container))
-    container.queue.reconcile()
-    container.celery.Worker(
+    root.start()  # the readers, the model and the index once, up front
+    install(root.task_services())
+    root.queue.reconcile()
+    root.celery.Worker(
         queues=chosen,
         pool="threads",
-        concurrency=container.settings.ingest.worker_concurrency,
+        concurrency=settings.ingest.worker_concurrency,
         beat=beat,
-        schedule_filename=str(container.settings.data_dir / "beat-schedule"),
-        loglevel=container.settings.log_level,
+        schedule_filename=str(settings.data_dir / "beat-schedule"),
+        loglevel=settings.log_level,
         without_mingle=True,
         without_gossip=True,
     ).start()
-    container.close()
+    root.close()
 
 
 @app.command()
@@ -128,7 +131,7 @@ def ingest(
     """
     if not (user or group or public):
         err.print("[yellow]No --user, --group or --public given: nobody can read these documents.[/]")
-    container = build()
+    container = build_cli()
     try:
         acl = Acl.of(container.users.ids_for(user or ()).values(), group or (), public)
         ingest_paths(container, paths, acl, wait)
@@ -141,7 +144,7 @@ def sync(
     wait: Annotated[bool, typer.Option("--wait", help="Block until each new version is final.")] = False,
 ) -> None:
     """Synchronise the configured folders and intranet sites now (they also sync on a schedule)."""
-    container = build()
+    container = build_cli()
     try:
         sync_connectors(container, wait)
     finally:
@@ -155,9 +158,9 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """One grounded answer, as that user."""
-    container = build()
+    container = build_cli()
     principal = container.users.principal(as_user)
-    reply = asking.final(asking.ask(container, principal, question, None, "cli"))
+    reply = asking.final(container.asking.ask(principal, question, None, "cli"))
     answer = reply.answer
     if as_json:
         emit_json(reply.as_dict())
@@ -175,9 +178,9 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Ranked passages readable by that user."""
-    container = build()
+    container = build_cli()
     principal = container.users.principal(as_user)
-    results = search_results(asking.search(container, principal, query, top_k, "cli"))
+    results = search_results(container.asking.search(principal, query, top_k, "cli"))
     if as_json:
         emit_json(results)
         return
@@ -195,4 +198,4 @@ def main() -> None:
         raise SystemExit(1) from None
 
 
-__all__ = ["Container", "app", "main"]
+__all__ = ["app", "main"]

@@ -20,7 +20,7 @@ import typer
 from core.ports import Embedder, VectorIndex
 from core.types import Chunk
 from ingest.storing import store
-from serving.bootstrap import build
+from serving.cli.bootstrap import build_cli
 from serving.cli.console import err, progress
 
 
@@ -88,7 +88,7 @@ def reindex(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Re-embed every passage with the configured model into a new collection and switch to it."""
-    container = build()
+    container = build_cli()
     settings = container.settings
     embedder = container.embedder
     where = settings.qdrant.url or str(settings.vectors_dir)

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 import typer
 
-from serving.bootstrap import Container, build
+from serving.cli.bootstrap import CliServices, build_cli
 
 users_app = typer.Typer(help="Manage users, groups and API keys.", no_args_is_help=True)
 
 
-def _audit(container: Container, action: str, detail: dict[str, Any]) -> None:
+def _audit(container: CliServices, action: str, detail: dict[str, Any]) -> None:
     container.audit.record(None, action, "cli", detail)
 
 
@@ -25,7 +25,7 @@ def add(
     admin: Annotated[bool, typer.Option("--admin", help="Grant the admin role.")] = False,
 ) -> None:
     """Create a user (idempotent)."""
-    container = build()
+    container = build_cli()
     principal = container.users.add_user(name, email, group or (), admin)
     _audit(container, "user.create", {"user": container.users.describe(name)})
     groups = ",".join(sorted(principal.groups)) or "-"
@@ -35,7 +35,7 @@ def add(
 @users_app.command("token")
 def token(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
     """Print a new API key for that user (the last line of stdout is the key)."""
-    container = build()
+    container = build_cli()
     key = container.users.issue_key(name)
     _audit(container, "key.issue", {"user": name, "prefix": key[:12]})
     typer.echo(key)
@@ -44,7 +44,7 @@ def token(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
 @users_app.command("list")
 def list_users() -> None:
     """Every user with groups and role, one JSON object per line."""
-    for user in build().users.list_users():
+    for user in build_cli().users.list_users():
         typer.echo(json.dumps(user, ensure_ascii=False))
 
 
@@ -54,7 +54,7 @@ def groups(
     group: Annotated[list[str] | None, typer.Option("--group", help="The new set of groups.")] = None,
 ) -> None:
     """Replace a user's groups (no --group: none); applies to the next request."""
-    container = build()
+    container = build_cli()
     before = container.users.describe(name)["groups"]
     principal = container.users.set_groups(name, group or ())
     _audit(container, "user.groups", {"user": name, "before": before, "after": sorted(principal.groups)})
@@ -64,7 +64,7 @@ def groups(
 @users_app.command("remove")
 def remove(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
     """Delete a user; their keys stop working at once."""
-    container = build()
+    container = build_cli()
     before = container.users.describe(name)
     container.users.remove_user(name)
     _audit(container, "user.delete", {"before": before})
@@ -74,7 +74,7 @@ def remove(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
 @users_app.command("keys")
 def keys(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
     """The user's API keys (prefix, created, last used, revoked), one JSON object per line."""
-    for key in build().users.keys(name):
+    for key in build_cli().users.keys(name):
         typer.echo(json.dumps(key))
 
 
@@ -84,7 +84,7 @@ def revoke(
     prefix: Annotated[str, typer.Argument(help="The key's prefix (see `sillok users keys`).")],
 ) -> None:
     """Revoke one API key; it stops working at once."""
-    container = build()
+    container = build_cli()
     container.users.revoke_key(name, prefix)
     _audit(container, "key.revoke", {"user": name, "prefix": prefix})
     typer.echo(f"revoked\t{prefix}")
@@ -97,7 +97,7 @@ def passwd(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\n")
-    container = build()
+    container = build_cli()
     container.passwords.set_password(name, password)
     _audit(container, "user.password", {"user": name})
     typer.echo(f"password set\t{name}")

@@ -1,7 +1,7 @@
 """`celery -A serving.worker.celery_main worker -Q ingest,light`: a plain Celery worker.
 
 Importing this module reads the settings from the environment and configures the app; it
-creates no client. The container is built when the worker starts (`worker_init`) or, with the
+creates no client. The worker's root is built when the worker starts (`worker_init`) or, with the
 forking pool, in each child after the fork (`worker_process_init`), so the model, the parser's
 readers and the index are loaded after fork, never in the parent.
 """
@@ -22,31 +22,30 @@ from core.settings import Settings
 from ingest.tasks import app, configure, install
 
 if TYPE_CHECKING:
-    from serving.bootstrap import Container
+    from serving.worker.bootstrap import WorkerServices
 
 __all__ = ["app"]
 
 configure(app, Settings())
-_built: dict[int, Container] = {}  # pid -> the container of that process
+_built: dict[int, WorkerServices] = {}  # pid -> the worker root of that process
 
 
 def _start() -> None:
-    from serving.bootstrap import build
-    from serving.worker.services import task_services
+    from serving.worker.bootstrap import build_worker
 
     if os.getpid() in _built:
         return
-    container = build()
-    _built[os.getpid()] = container
-    container.parser.start()  # the readers and (below) the model and the index, once, up front
-    install(task_services(container))
-    container.queue.reconcile()
+    worker = build_worker()
+    _built[os.getpid()] = worker
+    worker.start()  # the readers, the model and the index, once, up front
+    install(worker.task_services())
+    worker.queue.reconcile()
 
 
 def _stop() -> None:
-    container = _built.pop(os.getpid(), None)
-    if container is not None:
-        container.close()
+    worker = _built.pop(os.getpid(), None)
+    if worker is not None:
+        worker.close()
 
 
 def _forks(worker: Any) -> bool:

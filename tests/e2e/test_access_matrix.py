@@ -23,7 +23,8 @@ from core.acl import Acl
 from core.documents import upload_namespace
 from core.settings import LimitSettings, OidcSettings, Settings
 from serving.api.app import create_app
-from serving.bootstrap import Container
+from serving.api.bootstrap import ApiServices
+from serving.worker.bootstrap import build_worker
 from tests.e2e.test_api_security import AUDIENCE, KEY, issuer  # noqa: F401  (the JWKS fixture)
 
 pytestmark = pytest.mark.e2e
@@ -98,7 +99,7 @@ def alg_none(iss: str) -> str:
 class Scene:
     """A fresh set of objects owned by `alice` for each request, so destructive routes can run."""
 
-    def __init__(self, client: TestClient, container: Container, tmp: Path) -> None:
+    def __init__(self, client: TestClient, container: ApiServices, tmp: Path) -> None:
         self.client, self.container, self.tmp = client, container, tmp
         self.count = 0
 
@@ -116,7 +117,7 @@ class Scene:
             acl=Acl.of(users=[alice_id]),
             uploaded_by=alice_id,
         )
-        self.container.pipeline.process(reg.document_id, reg.version)
+        build_worker(shared=self.container).pipeline.process(reg.document_id, reg.version)
         alice = {"Authorization": f"Bearer {self.alice_key}"}
         chat = self.client.post("/api/v1/chat", headers=alice, json={"message": "parking garage note"}).json()
         key = users.issue_key("alice")
@@ -181,7 +182,7 @@ def scene(tmp_path: Path, database_url: str, issuer: str) -> Iterator[Scene]:  #
         limits=LimitSettings(user_per_minute=0, key_per_minute=0, login_failures_per_ip=100_000),
         log_level="WARNING",
     )
-    container = Container(settings)
+    container = ApiServices(settings)
     with TestClient(create_app(container)) as client:
         current = Scene(client, container, tmp_path)
         current.prepare()

@@ -20,7 +20,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from core.settings import LimitSettings, OidcSettings, Settings
 from serving.api.app import create_app
-from serving.bootstrap import Container
+from serving.api.bootstrap import ApiServices
 
 pytestmark = pytest.mark.e2e
 ADMIN_TOKEN = "bootstrap-" + "k9" * 16
@@ -52,19 +52,19 @@ def issuer() -> Iterator[str]:
     server.server_close()
 
 
-def make_client(tmp_path: Path, issuer: str, **limits: Any) -> tuple[TestClient, Container]:
+def make_client(tmp_path: Path, issuer: str, **limits: Any) -> tuple[TestClient, ApiServices]:
     settings = Settings(
         data_dir=tmp_path,
         bootstrap_admin_token=ADMIN_TOKEN,
         oidc=OidcSettings(issuer=issuer, audience=AUDIENCE, jwks_url=f"{issuer}/certs", timeout_s=2),
         limits=LimitSettings(**{"cors_origins": [ALLOWED_ORIGIN], **limits}),
     )
-    container = Container(settings)
+    container = ApiServices(settings)
     return TestClient(create_app(container)), container
 
 
 @pytest.fixture
-def api(tmp_path: Path, issuer: str) -> Iterator[tuple[TestClient, Container]]:
+def api(tmp_path: Path, issuer: str) -> Iterator[tuple[TestClient, ApiServices]]:
     client, container = make_client(tmp_path, issuer)
     yield client, container
     container.close()
@@ -106,7 +106,7 @@ def assert_secure(response: Any, api_route: bool) -> None:
     assert (response.headers.get("cache-control") == "no-store") is api_route
 
 
-def test_api_key_bootstrap_token_and_headers(api: tuple[TestClient, Container]) -> None:
+def test_api_key_bootstrap_token_and_headers(api: tuple[TestClient, ApiServices]) -> None:
     client, container = api
     container.users.add_user("minsu")
     key = container.users.issue_key("minsu")
@@ -121,7 +121,7 @@ def test_api_key_bootstrap_token_and_headers(api: tuple[TestClient, Container]) 
 
 
 def test_oidc_tokens_provision_users_and_follow_their_groups(
-    api: tuple[TestClient, Container], issuer: str
+    api: tuple[TestClient, ApiServices], issuer: str
 ) -> None:
     client, container = api
     assert client.get(DOCUMENTS, headers=bearer(token(issuer))).status_code == 200
@@ -130,7 +130,7 @@ def test_oidc_tokens_provision_users_and_follow_their_groups(
     assert container.users.principal("jiwoo").groups == {"eng"}
 
 
-def test_every_rejected_credential_is_the_same_401(api: tuple[TestClient, Container], issuer: str) -> None:
+def test_every_rejected_credential_is_the_same_401(api: tuple[TestClient, ApiServices], issuer: str) -> None:
     client, container = api
     container.users.add_user("minsu")
     revoked = container.users.issue_key("minsu")
@@ -190,7 +190,7 @@ def test_too_many_rejected_credentials_from_one_address(tmp_path: Path, issuer: 
     container.close()
 
 
-def test_cors_is_closed_except_for_configured_origins(api: tuple[TestClient, Container]) -> None:
+def test_cors_is_closed_except_for_configured_origins(api: tuple[TestClient, ApiServices]) -> None:
     client, _ = api
     allowed = client.get(DOCUMENTS, headers={**bearer(ADMIN_TOKEN), "Origin": ALLOWED_ORIGIN})
     assert allowed.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
@@ -209,7 +209,7 @@ def test_cors_is_closed_except_for_configured_origins(api: tuple[TestClient, Con
 
 def test_cors_closed_by_default_and_headers_on_refused_uploads(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, bootstrap_admin_token=ADMIN_TOKEN, ingest={"max_file_mb": 1})
-    container = Container(settings)
+    container = ApiServices(settings)
     client = TestClient(create_app(container))
     reply = client.get(DOCUMENTS, headers={**bearer(ADMIN_TOKEN), "Origin": ALLOWED_ORIGIN})
     assert reply.status_code == 200 and "access-control-allow-origin" not in reply.headers

@@ -17,7 +17,8 @@ from core.acl import Acl
 from core.documents import CONNECTOR_NAMESPACE
 from core.settings import LimitSettings, Settings
 from serving.api.app import create_app
-from serving.bootstrap import Container
+from serving.api.bootstrap import ApiServices
+from serving.worker.bootstrap import build_worker
 
 pytestmark = pytest.mark.e2e
 ADMIN = "audit-admin-token-0123456789abcdef"
@@ -30,7 +31,7 @@ DOCS = {
 
 
 @pytest.fixture
-def api(tmp_path: Path, database_url: str) -> Iterator[tuple[TestClient, Container, dict[str, str]]]:
+def api(tmp_path: Path, database_url: str) -> Iterator[tuple[TestClient, ApiServices, dict[str, str]]]:
     settings = Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
@@ -39,7 +40,8 @@ def api(tmp_path: Path, database_url: str) -> Iterator[tuple[TestClient, Contain
         limits=LimitSettings(user_per_minute=0, key_per_minute=0),
         log_level="WARNING",
     )
-    container = Container(settings)
+    container = ApiServices(settings)
+    worker = build_worker(shared=container)
     container.users.add_user("alice", groups=["finance"])
     container.users.add_user("bob", groups=["board"])
     ids = {}
@@ -50,10 +52,11 @@ def api(tmp_path: Path, database_url: str) -> Iterator[tuple[TestClient, Contain
         reg = container.intake.submit(
             path, namespace=CONNECTOR_NAMESPACE, source=f"test:{name}", acl=acl, title=name
         )
-        container.pipeline.process(reg.document_id, reg.version)
+        worker.pipeline.process(reg.document_id, reg.version)
         ids[name] = reg.document_id
     with TestClient(create_app(container)) as client:
         yield client, container, ids
+    worker.close()
     container.close()
 
 
@@ -64,7 +67,7 @@ def moment() -> str:
     return now
 
 
-def test_which_documents_a_user_saw_and_why(api: tuple[TestClient, Container, dict[str, str]]) -> None:
+def test_which_documents_a_user_saw_and_why(api: tuple[TestClient, ApiServices, dict[str, str]]) -> None:
     client, container, ids = api
     alice = {"Authorization": f"Bearer {container.users.issue_key('alice')}"}
     bob = {"Authorization": f"Bearer {container.users.issue_key('bob')}"}

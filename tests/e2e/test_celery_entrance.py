@@ -15,7 +15,7 @@ import redis
 
 from core.acl import Acl
 from core.settings import EmbeddingSettings, Settings
-from serving.bootstrap import Container
+from serving.worker.bootstrap import WorkerServices
 from tests.e2e.helpers import ci_requires, free_port, run, sillok_env
 
 pytestmark = pytest.mark.e2e
@@ -89,13 +89,13 @@ def test_plain_celery_worker_indexes_what_the_cli_ingests(tmp_path: Path, redis_
 
 
 def _indexed_in(tmp: Path, text: str) -> str:
-    """Register one document in a new container, run its embedded worker, return the status."""
+    """Register one document in a new worker root, run its embedded worker, return the status."""
     settings = Settings(
         data_dir=tmp / "data",
         embedding=EmbeddingSettings(backend="sentence-transformers"),
         log_level="WARNING",
     )
-    container = Container(settings)
+    container = WorkerServices(settings)
     try:
         source = tmp / "doc.md"
         source.write_text(text)

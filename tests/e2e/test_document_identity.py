@@ -23,9 +23,10 @@ from fastapi.testclient import TestClient
 
 from core.acl import Acl
 from core.settings import LimitSettings, Settings
+from ingest.connectors.runs import QueueSink
 from serving.api.app import create_app
-from serving.bootstrap import Container
-from serving.connectors import QueueSink
+from serving.api.bootstrap import ApiServices
+from serving.worker.bootstrap import build_worker
 
 pytestmark = pytest.mark.e2e
 ADMIN = "identity-test-admin-token-0123456789"
@@ -37,7 +38,7 @@ class Api:
     """A client per user, and the container behind the server."""
 
     client: TestClient
-    container: Container
+    container: ApiServices
     keys: dict[str, str]
     suffix: str
 
@@ -72,7 +73,7 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Container]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, ApiServices]]:
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("identity") / "data",
         bootstrap_admin_token=ADMIN,
@@ -80,17 +81,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
         limits=LimitSettings(user_per_minute=0, key_per_minute=0),
         log_level="WARNING",
     )
-    container = Container(settings)
-    worker = container.embedded_worker()
+    container = ApiServices(settings)
+    hosted = build_worker(shared=container)
+    worker = hosted.embedded_worker()
     worker.start()
     with TestClient(create_app(container)) as client:
         yield client, container
     worker.stop()
+    hosted.close()
     container.close()
 
 
 @pytest.fixture
-def api(server: tuple[TestClient, Container], request: pytest.FixtureRequest) -> Api:
+def api(server: tuple[TestClient, ApiServices], request: pytest.FixtureRequest) -> Api:
     """Users victim (staff), bob (eng) and carol (staff) of this test alone: the names are
     the test's own, so the shared server's other documents never match."""
     client, container = server

@@ -19,8 +19,8 @@ from structlog.testing import capture_logs
 
 from core.settings import ServerSettings, Settings
 from serving.api.app import create_app
+from serving.api.bootstrap import ApiServices
 from serving.api.inputs import SQL_INT_MAX
-from serving.bootstrap import Container
 
 pytestmark = pytest.mark.e2e
 ADMIN = "edge-admin-token-0123456789abcdef"
@@ -30,14 +30,14 @@ BOUNDARY = "sillokboundary"
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[tuple[FastAPI, Container]]:
+def api(tmp_path: Path) -> Iterator[tuple[FastAPI, ApiServices]]:
     settings = Settings(
         data_dir=tmp_path,
         bootstrap_admin_token=ADMIN,
         log_level="WARNING",
         server=ServerSettings(body_timeout_s=0.3, upload_timeout_s=5),
     )
-    container = Container(settings)
+    container = ApiServices(settings)
     container.users.add_user("hana", groups=["hr"])
     container.passwords.set_password("hana", PASSWORD)
     yield create_app(container), container
@@ -149,7 +149,7 @@ def body_routes(app: FastAPI) -> list[tuple[str, str]]:
     return routes
 
 
-def test_every_route_with_a_body_is_covered(api: tuple[FastAPI, Container]) -> None:
+def test_every_route_with_a_body_is_covered(api: tuple[FastAPI, ApiServices]) -> None:
     app, _ = api
     routes = set(body_routes(app))
     assert {
@@ -166,7 +166,7 @@ def test_every_route_with_a_body_is_covered(api: tuple[FastAPI, Container]) -> N
 
 @pytest.mark.parametrize("credential", ["none", "unknown key", "garbage"])
 def test_unauthenticated_bodies_are_refused_before_a_byte_is_read(
-    api: tuple[FastAPI, Container], credential: str
+    api: tuple[FastAPI, ApiServices], credential: str
 ) -> None:
     app, _ = api
     headers = {"none": {}, "unknown key": bearer("slk_" + "x" * 43), "garbage": bearer("hello")}[credential]
@@ -182,7 +182,9 @@ def test_unauthenticated_bodies_are_refused_before_a_byte_is_read(
         assert big.status in (401, 413) and big.reads == 0 and big.json()["error"]["code"]
 
 
-def test_a_session_without_its_csrf_token_is_refused_before_the_body(api: tuple[FastAPI, Container]) -> None:
+def test_a_session_without_its_csrf_token_is_refused_before_the_body(
+    api: tuple[FastAPI, ApiServices],
+) -> None:
     app, _ = api
     with TestClient(app) as client:
         assert (
@@ -196,7 +198,7 @@ def test_a_session_without_its_csrf_token_is_refused_before_the_body(api: tuple[
     assert sent.status == 403 and sent.json()["error"]["code"] == "csrf_failed" and sent.reads == 0
 
 
-def test_json_bodies_have_a_small_limit_and_uploads_keep_theirs(api: tuple[FastAPI, Container]) -> None:
+def test_json_bodies_have_a_small_limit_and_uploads_keep_theirs(api: tuple[FastAPI, ApiServices]) -> None:
     app, _ = api
     headers = {**bearer(ADMIN), "content-type": JSON}
     declared = call(app, "POST", "/api/v1/search", {**headers, "content-length": str(2_000_000)})
@@ -219,7 +221,7 @@ def test_json_bodies_have_a_small_limit_and_uploads_keep_theirs(api: tuple[FastA
 
 def test_the_json_limit_is_configurable(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, bootstrap_admin_token=ADMIN, server=ServerSettings(max_json_kb=4))
-    container = Container(settings)
+    container = ApiServices(settings)
     client = TestClient(create_app(container))
     reply = client.post("/api/v1/users", headers=bearer(ADMIN), json={"username": "x" * 5000})
     assert reply.status_code == 413 and reply.json()["error"]["code"] == "payload_too_large"
@@ -227,7 +229,7 @@ def test_the_json_limit_is_configurable(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("route", ["json", "upload"])
-def test_slow_bodies_time_out(api: tuple[FastAPI, Container], route: str) -> None:
+def test_slow_bodies_time_out(api: tuple[FastAPI, ApiServices], route: str) -> None:
     app, _ = api
     if route == "json":
         headers = {**bearer(ADMIN), "content-type": JSON, "content-length": "100"}
@@ -243,7 +245,7 @@ def test_slow_bodies_time_out(api: tuple[FastAPI, Container], route: str) -> Non
 
 @pytest.mark.parametrize("route", ["json", "upload"])
 def test_a_client_leaving_mid_body_is_not_an_error(
-    api: tuple[FastAPI, Container], logs: list[dict[str, Any]], route: str
+    api: tuple[FastAPI, ApiServices], logs: list[dict[str, Any]], route: str
 ) -> None:
     app, _ = api
     if route == "json":
@@ -290,7 +292,7 @@ TEXT_FIELDS: list[tuple[str, str, str]] = [
 
 @pytest.mark.parametrize(("method", "path", "template"), TEXT_FIELDS)
 def test_lone_surrogates_in_any_text_field_are_a_400(
-    api: tuple[FastAPI, Container], method: str, path: str, template: str
+    api: tuple[FastAPI, ApiServices], method: str, path: str, template: str
 ) -> None:
     app, _ = api
     client = TestClient(app, raise_server_exceptions=False)
@@ -303,7 +305,7 @@ def test_lone_surrogates_in_any_text_field_are_a_400(
         assert "Unicode" in reply.json()["error"]["message"]
 
 
-def test_raw_surrogate_bytes_are_a_400_and_valid_pairs_pass(api: tuple[FastAPI, Container]) -> None:
+def test_raw_surrogate_bytes_are_a_400_and_valid_pairs_pass(api: tuple[FastAPI, ApiServices]) -> None:
     app, _ = api
     client = TestClient(app, raise_server_exceptions=False)
     headers = {**bearer(ADMIN), "content-type": JSON}
@@ -334,7 +336,7 @@ def integer_parameters(app: FastAPI) -> list[tuple[str, str, str, str]]:
     return found
 
 
-def test_every_integer_parameter_is_bounded(api: tuple[FastAPI, Container]) -> None:
+def test_every_integer_parameter_is_bounded(api: tuple[FastAPI, ApiServices]) -> None:
     app, _ = api
     client = TestClient(app, raise_server_exceptions=False)
     parameters = integer_parameters(app)
@@ -354,7 +356,7 @@ def test_every_integer_parameter_is_bounded(api: tuple[FastAPI, Container]) -> N
 
 
 def test_the_credential_is_checked_once_per_request(
-    api: tuple[FastAPI, Container], monkeypatch: pytest.MonkeyPatch
+    api: tuple[FastAPI, ApiServices], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, container = api
     key = container.users.issue_key("hana")
@@ -375,7 +377,7 @@ def test_the_credential_is_checked_once_per_request(
 
 
 def test_a_surprise_is_one_plain_record_and_a_json_500(
-    api: tuple[FastAPI, Container], logs: list[dict[str, Any]]
+    api: tuple[FastAPI, ApiServices], logs: list[dict[str, Any]]
 ) -> None:
     app, _ = api
 

@@ -20,8 +20,8 @@ import uvicorn
 
 from core.settings import LimitSettings, ServerSettings, Settings
 from serving.api.app import create_app
+from serving.api.bootstrap import ApiServices
 from serving.api.http_server import uvicorn_options
-from serving.bootstrap import Container
 from tests.e2e.helpers import free_port
 
 pytestmark = pytest.mark.e2e
@@ -29,10 +29,10 @@ ADMIN = "http-edge-admin-token-0123456789abcdef"
 
 
 @contextmanager
-def live(tmp_path: Path, **settings: Any) -> Iterator[tuple[int, Container]]:
+def live(tmp_path: Path, **settings: Any) -> Iterator[tuple[int, ApiServices]]:
     """The app on uvicorn in a thread, configured exactly as `sillok serve` configures it."""
     server_settings = ServerSettings(**settings.pop("server", {}))
-    container = Container(
+    container = ApiServices(
         Settings(data_dir=tmp_path, bootstrap_admin_token=ADMIN, server=server_settings, **settings)
     )
     port = free_port()
@@ -156,7 +156,7 @@ def test_a_slow_body_times_out(tmp_path: Path) -> None:
     assert headers["connection"] == "close"
 
 
-def failed_login_addresses(container: Container) -> list[str]:
+def failed_login_addresses(container: ApiServices) -> list[str]:
     return [e["detail"]["address"] for e in container.audit.events(action="login.failed")]
 
 

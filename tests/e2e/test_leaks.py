@@ -27,7 +27,8 @@ from core.documents import CONNECTOR_NAMESPACE
 from core.settings import LimitSettings, Settings
 from core.types import Chunk, point_id
 from serving.api.app import create_app
-from serving.bootstrap import Container
+from serving.api.bootstrap import ApiServices
+from serving.worker.bootstrap import build_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -65,7 +66,7 @@ class World:
     """Users, groups and documents as they should be; the oracle of who may read what."""
 
     client: TestClient
-    container: Container
+    container: ApiServices
     keys: dict[str, str]
     groups: dict[str, set[str]]
     docs: list[Doc]
@@ -92,7 +93,7 @@ class World:
                 self.leaks.append(f"{user} {route}: {marker} of document {doc.n}")
 
 
-def load(container: Container, docs: list[Doc], folder: Path) -> None:
+def load(container: ApiServices, docs: list[Doc], folder: Path) -> None:
     """Register every document and index it in bulk (one chunk each): what the workers would
     do one by one, done in embedding batches to keep this test's set-up short."""
     folder.mkdir()
@@ -129,7 +130,7 @@ def settings_for(tmp: Path, database_url: str) -> Settings:
 @pytest.fixture
 def world(tmp_path: Path, postgres_url: str) -> Iterator[World]:
     rng = random.Random(20261128)
-    container = Container(settings_for(tmp_path, postgres_url))
+    container = ApiServices(settings_for(tmp_path, postgres_url))
     group_names = [f"g{i}" for i in range(GROUPS)]
     groups = {f"u{i:02d}": set(rng.sample(group_names, rng.randint(0, 3))) for i in range(USERS)}
     for user, member_of in groups.items():
@@ -148,7 +149,8 @@ def world(tmp_path: Path, postgres_url: str) -> Iterator[World]:
             Doc(n, f"CANARY-{n:03d}-{tag}", f"TITLE-{n:03d}-{tag}", TOPICS[n % 10], f"P{n % 37}", acl)
         )
     load(container, docs, tmp_path / "docs")
-    worker = container.embedded_worker()
+    hosted = build_worker(shared=container)
+    worker = hosted.embedded_worker()
     worker.start()
     with TestClient(create_app(container)) as client:
         state = World(client, container, keys, groups, docs)
@@ -156,6 +158,7 @@ def world(tmp_path: Path, postgres_url: str) -> Iterator[World]:
             state.index_markers(doc)
         yield state
     worker.stop()
+    hosted.close()
     container.close()
 
 

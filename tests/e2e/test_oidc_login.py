@@ -25,7 +25,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from core.settings import OidcSettings, Settings
 from serving.api.app import create_app
-from serving.bootstrap import Container
+from serving.api.bootstrap import ApiServices
 from tests.e2e.test_api_security import KEY
 
 pytestmark = pytest.mark.e2e
@@ -113,7 +113,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         oidc=OidcSettings(issuer=issuer, audience="sillok-api", client_id=CLIENT_ID, timeout_s=2),
         log_level="WARNING",
     )
-    container = Container(settings)
+    container = ApiServices(settings)
     with TestClient(create_app(container)) as test_client:
         yield test_client
     container.close()

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from core.settings import LimitSettings, Settings
 from serving.api.app import create_app
-from serving.bootstrap import Container
+from serving.api.bootstrap import ApiServices
 
 pytestmark = pytest.mark.e2e
 ADMIN = "session-admin-token-0123456789abcdef"
@@ -20,14 +20,14 @@ PASSWORD = "a long and private passphrase"
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[tuple[TestClient, Container]]:
+def api(tmp_path: Path) -> Iterator[tuple[TestClient, ApiServices]]:
     settings = Settings(
         data_dir=tmp_path,
         bootstrap_admin_token=ADMIN,
         limits=LimitSettings(login_failures_per_user=3),
         log_level="WARNING",
     )
-    container = Container(settings)
+    container = ApiServices(settings)
     container.users.add_user("hana", groups=["hr"])
     container.passwords.set_password("hana", PASSWORD)
     with TestClient(create_app(container)) as client:
@@ -35,7 +35,7 @@ def api(tmp_path: Path) -> Iterator[tuple[TestClient, Container]]:
     container.close()
 
 
-def test_login_sets_an_httponly_cookie_and_requires_csrf(api: tuple[TestClient, Container]) -> None:
+def test_login_sets_an_httponly_cookie_and_requires_csrf(api: tuple[TestClient, ApiServices]) -> None:
     client, _ = api
     assert client.get("/api/v1/auth/config").json()["local"] is True
     reply = client.post("/api/v1/auth/login", json={"username": "hana", "password": PASSWORD})
@@ -54,7 +54,7 @@ def test_login_sets_an_httponly_cookie_and_requires_csrf(api: tuple[TestClient, 
     assert client.get("/api/v1/me").status_code == 401  # the old cookie no longer opens anything
 
 
-def test_failed_sign_ins_are_throttled_and_look_alike(api: tuple[TestClient, Container]) -> None:
+def test_failed_sign_ins_are_throttled_and_look_alike(api: tuple[TestClient, ApiServices]) -> None:
     client, _ = api
     unknown = client.post("/api/v1/auth/login", json={"username": "nobody", "password": "whatever it is"})
     wrong = client.post("/api/v1/auth/login", json={"username": "hana", "password": "not the password"})
@@ -65,7 +65,7 @@ def test_failed_sign_ins_are_throttled_and_look_alike(api: tuple[TestClient, Con
     assert blocked.status_code == 429 and "retry-after" in blocked.headers
 
 
-def login_from(container: Container, address: str, password: str) -> int:
+def login_from(container: ApiServices, address: str, password: str) -> int:
     client = TestClient(create_app(container), client=(address, 50000))
     return client.post("/api/v1/auth/login", json={"username": "hana", "password": password}).status_code
 
@@ -79,7 +79,7 @@ def test_guessing_from_elsewhere_never_locks_the_account_out(tmp_path: Path) -> 
         limits=LimitSettings(login_failures_per_user=10, login_delay_max_s=0.5),
         log_level="WARNING",
     )
-    container = Container(settings)
+    container = ApiServices(settings)
     container.users.add_user("hana", groups=["hr"])
     container.passwords.set_password("hana", PASSWORD)
     attacker, own = "203.0.113.66", "10.20.30.40"
@@ -98,7 +98,7 @@ def test_guessing_from_elsewhere_never_locks_the_account_out(tmp_path: Path) -> 
     container.close()
 
 
-def test_removing_the_user_ends_their_sessions(api: tuple[TestClient, Container]) -> None:
+def test_removing_the_user_ends_their_sessions(api: tuple[TestClient, ApiServices]) -> None:
     client, container = api
     assert (
         client.post("/api/v1/auth/login", json={"username": "hana", "password": PASSWORD}).status_code == 200

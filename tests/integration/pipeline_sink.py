@@ -11,10 +11,10 @@ from typing import Any
 from core.acl import Acl
 from core.db.engine import make_engine, migrate, session_factory
 from core.documents import CONNECTOR_NAMESPACE, DocumentRegistry, Registration, document_id_for
+from core.intake import Intake
 from core.types import DocumentStatus
 from core.vectors.qdrant_edge import QdrantEdgeIndex
 from ingest.chunking import Chunker
-from ingest.intake import Intake
 from ingest.parsers.registry import ParserRegistry
 from ingest.pipeline import IngestionPipeline
 

@@ -11,10 +11,10 @@ from core.acl import Acl, Principal
 from core.db.engine import make_engine, migrate, session_factory
 from core.documents import CONNECTOR_NAMESPACE as NS
 from core.documents import DocumentRegistry
+from core.intake import Intake
 from core.types import Chunk, DocumentStatus
 from core.vectors.qdrant_edge import QdrantEdgeIndex
 from ingest.chunking import Chunker
-from ingest.intake import Intake
 from ingest.parsers.registry import ParserRegistry
 from ingest.pipeline import IngestionPipeline
 from retrieval.retriever import Retriever

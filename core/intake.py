@@ -1,7 +1,9 @@
-"""Taking a file in: keep a copy under its SHA-256 and register it as a document version.
+"""Taking a file in: keep a copy under its SHA-256, register it as a document version, and
+queue what the registration needs. This is the one recipe the API, the CLI and the connectors
+follow.
 
-Only files and SQL are touched, so any process (the API, the CLI, a connector) can take files
-in while the workers own the vector index.
+Only files and SQL are touched (the queue is a port), so any process can take files in while
+the workers own the vector index.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from core.acl import Acl
 from core.documents import DocumentRegistry, Registration
+from core.ports import WorkQueue
 
 
 def sha256_of(path: Path) -> str:
@@ -24,7 +27,7 @@ def sha256_of(path: Path) -> str:
 
 
 class Intake:
-    """Stores files by content hash and registers them; the caller queues the processing."""
+    """Stores files by content hash, registers them and queues their processing."""
 
     def __init__(self, registry: DocumentRegistry, files_dir: Path) -> None:
         self._registry = registry
@@ -40,12 +43,14 @@ class Intake:
         title: str | None = None,
         filename: str | None = None,
         uploaded_by: str | None = None,
+        queue: WorkQueue | None = None,
     ) -> Registration:
         """Register `path`'s content as the newest version of the document at `source` within
         `namespace` (the writer's: see `DocumentRegistry.register`).
 
-        When the registration says `needs_processing`, queue the version; when it says
-        `acl_changed`, queue the ACL update of the stored points.
+        With a `queue`, the new version is queued for processing and a changed ACL for the
+        stored points; without one (a process that does not own the queue), the reconciler of
+        the process that does finds them in the registry.
         """
         digest = sha256_of(path)
         stored = self._files_dir / digest[:2] / digest
@@ -55,7 +60,7 @@ class Intake:
             shutil.copyfile(path, partial)
             partial.replace(stored)
         name = filename or path.name
-        return self._registry.register(
+        registration = self._registry.register(
             namespace=namespace,
             source=source,
             filename=name,
@@ -66,3 +71,8 @@ class Intake:
             stored_path=str(stored),
             uploaded_by=uploaded_by,
         )
+        if queue is not None and registration.needs_processing:
+            queue.ingest(registration.document_id, registration.version)
+        if queue is not None and registration.acl_changed:
+            queue.apply_acl(registration.document_id)
+        return registration

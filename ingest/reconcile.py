@@ -7,15 +7,15 @@ from datetime import timedelta
 import structlog
 
 from core.documents import DocumentRegistry
+from core.ports import WorkQueue
 from core.settings import IngestSettings
 from ingest.pipeline import IngestionPipeline
-from serving.worker.queue import TaskQueue
 
 log = structlog.get_logger(__name__)
 
 
 def reconcile(
-    registry: DocumentRegistry, queue: TaskQueue, pipeline: IngestionPipeline, settings: IngestSettings
+    registry: DocumentRegistry, queue: WorkQueue, pipeline: IngestionPipeline, settings: IngestSettings
 ) -> tuple[int, int]:
     """Re-send versions never sent, sent long ago or stuck processing, and ACLs not yet applied
     to the stored points; delete orphan points.

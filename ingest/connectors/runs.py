@@ -1,32 +1,28 @@
-"""Connector runs: folders and intranet sites, fed into the ingestion queue."""
+"""Connector runs: folders and intranet sites, taken in and queued like any other file."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import structlog
 
 from core.acl import Acl
 from core.documents import CONNECTOR_NAMESPACE, DocumentRegistry, Registration
 from core.errors import InvalidInput
-from core.settings import AclRule
+from core.intake import Intake
+from core.ports import WorkQueue
+from core.settings import AclRule, ConnectorSettings
 from core.users import UserDirectory
 from ingest.connectors.folder import sync_folder
 from ingest.connectors.report import SyncReport
 from ingest.connectors.web import crawl
-from ingest.intake import Intake
-from serving.worker.queue import TaskQueue
-
-if TYPE_CHECKING:
-    from serving.bootstrap import Container
 
 log = structlog.get_logger(__name__)
 
 
 class QueueSink:
-    """A `DocumentSink` that registers files and queues what they need; remembers what it took.
+    """A `DocumentSink` that takes files in and queues what they need; remembers what it took.
 
     Every source it writes lives in the connector namespace: an upload naming the same path or
     URL is another user's document, and can neither replace nor delete these.
@@ -35,7 +31,7 @@ class QueueSink:
     the new versions and pending ACLs in the registry.
     """
 
-    def __init__(self, intake: Intake, registry: DocumentRegistry, queue: TaskQueue | None) -> None:
+    def __init__(self, intake: Intake, registry: DocumentRegistry, queue: WorkQueue | None) -> None:
         self._intake = intake
         self._registry = registry
         self._queue = queue
@@ -50,14 +46,16 @@ class QueueSink:
         title: str | None = None,
         filename: str | None = None,
     ) -> Registration:
-        """Register the file; queue its processing and ACL update when needed."""
+        """Take the file in; its processing and ACL update are queued when needed."""
         registration = self._intake.submit(
-            path, namespace=CONNECTOR_NAMESPACE, source=source, acl=acl, title=title, filename=filename
+            path,
+            namespace=CONNECTOR_NAMESPACE,
+            source=source,
+            acl=acl,
+            title=title,
+            filename=filename,
+            queue=self._queue,
         )
-        if self._queue is not None and registration.needs_processing:
-            self._queue.ingest(registration.document_id, registration.version)
-        if self._queue is not None and registration.acl_changed:
-            self._queue.apply_acl(registration.document_id)
         self.taken.append((path, registration))
         return registration
 
@@ -103,11 +101,12 @@ def rules_with_ids(rules: Sequence[AclRule], users: UserDirectory) -> list[AclRu
     return resolved
 
 
-def sync_all(container: Container, sink: QueueSink | None = None) -> list[tuple[str, SyncReport]]:
-    """Synchronise every configured folder and intranet site; (where, report) for each."""
-    settings = container.settings.connectors
-    rules = rules_with_ids(settings.acl_rules, container.users)
-    sink = sink or QueueSink(container.intake, container.documents, container.queue)
+def sync_all(
+    settings: ConnectorSettings, sink: QueueSink, users: UserDirectory, max_bytes: int
+) -> list[tuple[str, SyncReport]]:
+    """Synchronise every configured folder and intranet site into `sink`; (where, report) for
+    each. `max_bytes` bounds one downloaded page or file."""
+    rules = rules_with_ids(settings.acl_rules, users)
     reports: list[tuple[str, SyncReport]] = []
     for folder in settings.folders:
         try:
@@ -124,7 +123,7 @@ def sync_all(container: Container, sink: QueueSink | None = None) -> list[tuple[
             max_depth=settings.web_max_depth,
             max_pages=settings.web_max_pages,
             timeout_s=settings.web_timeout_s,
-            max_bytes=container.settings.ingest.max_file_mb * 1_000_000,
+            max_bytes=max_bytes,
         )
         reports.append((", ".join(settings.web_seeds), report))
     for where, done in reports:

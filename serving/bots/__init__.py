@@ -1,0 +1,1 @@
+"""Chat bots (Slack, Teams): entrances that translate identity and render answers."""
