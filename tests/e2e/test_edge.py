@@ -35,7 +35,7 @@ def api(tmp_path: Path) -> Iterator[tuple[FastAPI, ApiServices]]:
         data_dir=tmp_path,
         bootstrap_admin_token=ADMIN,
         log_level="WARNING",
-        server=ServerSettings(body_timeout_s=0.3, upload_timeout_s=5),
+        server=ServerSettings(body_timeout_s=2.0, upload_timeout_s=5),
     )
     container = ApiServices(settings)
     container.users.add_user("hana", groups=["hr"])
