@@ -180,22 +180,33 @@ class Stores:
 
 
 @dataclass
-class Searching(Stores):
-    """`Stores` plus the query side: the embedder, the vector index and the answer service."""
+class Indexed(Stores):
+    """`Stores` plus the embedding model and the vector index (the host root's, when shared)."""
 
     @cached_property
     def embedder(self) -> Embedder:
         """The configured embedding model."""
-        if isinstance(self.shared, Searching):
+        if isinstance(self.shared, Indexed):
             return self.shared.embedder
         return make_embedder(self.settings.embedding)
 
     @cached_property
     def index(self) -> VectorIndex:
         """The vector index, created for the embedder's model if absent."""
-        if isinstance(self.shared, Searching):
+        if isinstance(self.shared, Indexed):
             return self.shared.index
         return open_index(self.settings, self.embedder)
+
+    def close(self) -> None:
+        """Release the index (unless shared) and the database."""
+        if "index" in self.__dict__ and not isinstance(self.shared, Indexed):
+            self.index.close()
+        super().close()
+
+
+@dataclass
+class Searching(Indexed):
+    """`Indexed` plus the query side: the retriever and the answer service."""
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -211,9 +222,3 @@ class Searching(Stores):
     def asking(self) -> Asking:
         """Questions from any channel: answered, kept in the conversation and audited."""
         return Asking(self.answers, self.retriever, self.conversations, self.audit)
-
-    def close(self) -> None:
-        """Release the index (unless shared) and the database."""
-        if "index" in self.__dict__ and not isinstance(self.shared, Searching):
-            self.index.close()
-        super().close()

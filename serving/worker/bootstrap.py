@@ -10,11 +10,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from core.documents import DocumentRegistry
-from core.embeddings import make_embedder
 from core.ports import Embedder, VectorIndex
 from core.settings import Settings
 from ingest.tasks import TaskServices
-from serving.factories import Searching, Stores, open_index
+from serving.factories import Indexed, Stores
 from serving.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -26,23 +25,9 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class WorkerServices(Stores):
+class WorkerServices(Indexed):
     """The parser, the pipeline and the periodic work, over the stores (shared with the root
     `shared` names, when one process hosts both)."""
-
-    @cached_property
-    def embedder(self) -> Embedder:
-        """The embedding model (the host root's, when shared)."""
-        if isinstance(self.shared, Searching):
-            return self.shared.embedder
-        return make_embedder(self.settings.embedding)
-
-    @cached_property
-    def index(self) -> VectorIndex:
-        """The vector index the pipeline writes to (the host root's, when shared)."""
-        if isinstance(self.shared, Searching):
-            return self.shared.index
-        return open_index(self.settings, self.embedder)
 
     def chunker(self) -> Chunker:
         """A chunker sized in the embedder's tokens."""
@@ -116,8 +101,6 @@ class WorkerServices(Stores):
         """Stop the parser children and release what this root opened."""
         if "parser" in self.__dict__:
             self.parser.close()
-        if "index" in self.__dict__ and not isinstance(self.shared, Searching):
-            self.index.close()
         super().close()
 
 

@@ -105,6 +105,22 @@ def test_exceptions_are_plain_tracebacks_without_locals(lines: Path) -> None:
     assert API_KEY not in json.dumps(record)
 
 
+@pytest.fixture
+def library_loggers() -> Iterator[None]:
+    """uvicorn's and Celery's loggers as a fresh process has them (earlier tests in this
+    process may have run a server or a worker that set their levels or disabled them)."""
+    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "celery.worker")]
+    saved = [(lg.level, lg.disabled, lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.NOTSET)
+        lg.disabled, lg.propagate = False, True
+    yield
+    for lg, (level, disabled, propagate) in zip(loggers, saved, strict=True):
+        lg.setLevel(level)
+        lg.disabled, lg.propagate = disabled, propagate
+
+
+@pytest.mark.usefixtures("library_loggers")
 def test_library_records_are_masked_too(lines: Path) -> None:
     logging.getLogger("uvicorn.error").warning("Invalid header: Authorization: Bearer %s", API_KEY)
     logging.getLogger("celery.worker").error("task got %s", {"token": BOOTSTRAP})

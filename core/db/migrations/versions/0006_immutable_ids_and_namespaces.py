@@ -24,6 +24,13 @@ branch_labels = None
 depends_on = None
 
 _UQ = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
+# Tables that named users, and the column that now holds the user's uid.
+_ID_COLUMNS = (
+    ("conversations", "user_id"),
+    ("feedback", "user_id"),
+    ("audit_events", "actor_id"),
+    ("audit_views", "actor_id"),
+)
 
 
 def _names_to_uids(bind: sa.engine.Connection) -> dict[str, str]:
@@ -100,12 +107,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("uid", sa.String(length=36), nullable=True))
-    for table, column in (
-        ("conversations", "user_id"),
-        ("feedback", "user_id"),
-        ("audit_events", "actor_id"),
-        ("audit_views", "actor_id"),
-    ):
+    for table, column in _ID_COLUMNS:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column(column, sa.String(length=36), nullable=True))
             if table != "feedback":
@@ -157,12 +159,7 @@ def downgrade() -> None:
         batch.drop_index("ix_documents_namespace")
         batch.drop_column("namespace")
         batch.create_unique_constraint("uq_documents_source", ["source"])
-    for table, column in (
-        ("conversations", "user_id"),
-        ("feedback", "user_id"),
-        ("audit_events", "actor_id"),
-        ("audit_views", "actor_id"),
-    ):
+    for table, column in _ID_COLUMNS:
         with op.batch_alter_table(table) as batch:
             if table != "feedback":
                 batch.drop_index(f"ix_{table}_{column}")
