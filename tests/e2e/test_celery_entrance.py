@@ -1,5 +1,6 @@
-"""The tasks are Celery's own module-level tasks: a plain `celery -A … worker` runs them, and a
-second container in one process gets its own services rather than the first one's."""
+"""The tasks are Celery's own module-level tasks: a plain `celery -A … worker` runs them, a plain
+`celery -A … beat` schedules them, and a second worker root in one process gets its own
+services rather than the first one's."""
 
 from __future__ import annotations
 
@@ -86,6 +87,31 @@ def test_plain_celery_worker_indexes_what_the_cli_ingests(tmp_path: Path, redis_
     finally:
         worker.terminate()
         worker.wait(timeout=60)
+
+
+def test_plain_celery_beat_sends_the_reconciler_on_schedule(tmp_path: Path, redis_port: int) -> None:
+    env = sillok_env(
+        tmp_path / "data",
+        SILLOK_INGEST__BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
+        SILLOK_INGEST__RECONCILE_INTERVAL_S="1",
+    )
+    schedule = str(tmp_path / "beat-schedule")
+    beat = subprocess.Popen(
+        [CELERY, "-A", "serving.worker.celery_main", "beat", "-s", schedule],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        client = redis.Redis(port=redis_port)
+        deadline = time.monotonic() + 60
+        while client.llen("light") < 2:  # reconcile goes to the light queue, once a second
+            assert beat.poll() is None and time.monotonic() < deadline, "beat sent nothing"
+            time.sleep(0.2)
+        assert client.llen("ingest") == 0  # beat schedules; it processes nothing itself
+    finally:
+        beat.terminate()
+        beat.wait(timeout=60)
 
 
 def _indexed_in(tmp: Path, text: str) -> str:
