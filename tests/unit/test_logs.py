@@ -109,7 +109,9 @@ def test_exceptions_are_plain_tracebacks_without_locals(lines: Path) -> None:
 def library_loggers() -> Iterator[None]:
     """uvicorn's and Celery's loggers as a fresh process has them (earlier tests in this
     process may have run a server or a worker that set their levels or disabled them)."""
-    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "celery.worker")]
+    # uvicorn's default logging config (which an in-process server in an earlier test may have
+    # applied) stops propagation at "uvicorn", the parent of "uvicorn.error".
+    loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "celery", "celery.worker")]
     saved = [(lg.level, lg.disabled, lg.propagate) for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.NOTSET)
