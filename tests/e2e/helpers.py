@@ -7,9 +7,12 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+import httpx
 import pytest
 
 SILLOK = str(Path(sys.executable).parent / "sillok")
@@ -32,6 +35,19 @@ def run(args: list[str], env: dict[str, str], prefix: list[str] | None = None, t
 def run_json(args: list[str], env: dict[str, str], prefix: list[str] | None = None) -> dict[str, Any]:
     out = run(args, env, prefix)
     return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def wait_serving(base: str, proc: subprocess.Popen[Any], why: Callable[[], str], timeout_s: float) -> None:
+    """Poll `base`/healthz until the server answers; fail with `why()` (its output) if it never does."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.5)
+    proc.kill()
+    pytest.fail("sillok serve did not start: " + why())
 
 
 def free_port() -> int:

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.helpers import SILLOK, free_port, sillok_env
+from tests.e2e.helpers import SILLOK, free_port, sillok_env, wait_serving
 
 pytestmark = pytest.mark.e2e
 ADMIN_TOKEN = "bootstrap-" + "Lq4" * 11
@@ -75,16 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     with stderr_file.open("w") as stderr:
         proc = subprocess.Popen([SILLOK, "serve", "--port", str(port)], env=env, stderr=stderr)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        else:
-            proc.kill()
-            pytest.fail("sillok serve did not start: " + stderr_file.read_text())
+        wait_serving(base, proc, stderr_file.read_text, 180)
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         keys = {}
         for user in USERS:  # users and keys made through the API, as an administrator would

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
-from tests.e2e.helpers import SILLOK, free_port, run, sillok_env
+from tests.e2e.helpers import SILLOK, free_port, run, sillok_env, wait_serving
 
 pytestmark = pytest.mark.e2e
 ADMIN_TOKEN = "bootstrap-" + "x7" * 16
@@ -36,16 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         [SILLOK, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("sillok serve did not start: " + (proc.stderr.read() if proc.stderr else ""))
+    wait_serving(base, proc, lambda: proc.stderr.read() if proc.stderr else "", 120)
     yield {"base": base, "hana": keys["hana"], "minsu": keys["minsu"], "private_id": private_id}
     proc.terminate()
     proc.wait(timeout=30)
