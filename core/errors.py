@@ -74,6 +74,24 @@ class DependencyUnavailable(SillokError):
     status = 503
 
 
+class Overloaded(SillokError):
+    """Every generation slot is busy; the caller should come back after `retry_after` seconds."""
+
+    code = "overloaded"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ContextTooLong(SillokError):
+    """The question and its sources do not fit the served model's context window."""
+
+    code = "context_too_long"
+    status = 400
+
+
 class ConfigurationError(SillokError):
     """The settings are unsafe or inconsistent; raised at start-up, never per request."""
 

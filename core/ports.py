@@ -113,18 +113,32 @@ class VectorIndex(Protocol):
 
 
 class LLMClient(Protocol):
-    """An OpenAI-compatible chat model."""
+    """An OpenAI-compatible chat model.
+
+    `stream` raises `Overloaded` when every generation slot is busy, `ContextTooLong` when the
+    server says the prompt does not fit, and `DependencyUnavailable` on connect, first-token
+    and total timeouts; closing the iterator early cancels the generation upstream.
+    """
 
     @property
     def model(self) -> str:
         """The served model's name."""
         ...
 
-    def complete(self, messages: Sequence[dict[str, str]]) -> str:
+    def context_tokens(self) -> int:
+        """The served model's context window in tokens (from the server, else the settings)."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` by the served model's tokenizer (a safe estimate when the server
+        exposes none)."""
+        ...
+
+    def complete(self, messages: Sequence[dict[str, str]], max_tokens: int | None = None) -> str:
         """The full reply to a chat."""
         ...
 
-    def stream(self, messages: Sequence[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int | None = None) -> Iterator[str]:
         """The reply as it is generated, piece by piece."""
         ...
 

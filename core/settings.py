@@ -114,6 +114,25 @@ class RetrievalSettings(BaseModel):
     rerank_depth: int = Field(default=30, ge=1, le=1000)
 
 
+class AnswerSettings(BaseModel):
+    """How answers are checked and how conversations feed retrieval.
+
+    Every answer sentence is checked against the passages it cites; `unsupported` says whether
+    sentences below `min_support` are removed from the answer (`drop`) or kept and marked
+    (`mark`). `min_support` None takes the verifier's calibrated threshold. Below
+    `min_relevance` (the share of the question's terms the best passage covers, or its meaning
+    when no term matches) Sillok says it cannot answer instead of guessing. `judge` lets the
+    configured model also judge support. `history_turns` earlier questions feed a follow-up's
+    retrieval.
+    """
+
+    unsupported: Literal["drop", "mark"] = "drop"
+    min_support: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_relevance: float = Field(default=0.3, ge=0.0, le=1.0)
+    judge: bool = False
+    history_turns: int = Field(default=4, ge=0, le=50)
+
+
 class IngestSettings(BaseModel):
     """Limits applied to every document, and how ingestion work is queued."""
 
@@ -319,6 +338,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     chunking: ChunkingSettings = ChunkingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    answers: AnswerSettings = AnswerSettings()
     ingest: IngestSettings = IngestSettings()
     connectors: ConnectorSettings = ConnectorSettings()
     oidc: OidcSettings = OidcSettings()

@@ -72,6 +72,7 @@ class Chunk:
     acl_tokens: frozenset[str]
     page: int | None = None
     section: str | None = None
+    suspicious: bool = False  # flagged at ingestion: the text gives instructions to a model
 
     @property
     def id(self) -> str:
@@ -89,7 +90,12 @@ class ScoredChunk:
 
 @dataclass(frozen=True)
 class Citation:
-    """A numbered source shown with an answer."""
+    """A numbered source shown with an answer.
+
+    `span` is the `[start, end)` character range of the passage's text that best supports the
+    sentences citing it (None when nothing in it does); `suspicious` marks a passage flagged at
+    ingestion as giving instructions to a model.
+    """
 
     n: int
     document_id: str
@@ -98,6 +104,8 @@ class Citation:
     page: int | None
     snippet: str
     version: str | None = None  # the document version the passage came from
+    span: tuple[int, int] | None = None
+    suspicious: bool = False
 
     def as_dict(self) -> dict[str, object]:
         """The public JSON shape of a citation."""
@@ -109,23 +117,64 @@ class Citation:
             "page": self.page,
             "snippet": self.snippet,
             "version": self.version,
+            "span": list(self.span) if self.span else None,
+            "suspicious": self.suspicious,
+        }
+
+
+@dataclass(frozen=True)
+class SentenceSupport:
+    """One sentence of an answer, the source numbers it cites, and how well they support it.
+
+    `support` is in [0, 1]; `supported` is that score against the verifier's calibrated
+    threshold.
+    """
+
+    text: str
+    citations: tuple[int, ...]
+    support: float
+    supported: bool
+
+    def as_dict(self) -> dict[str, object]:
+        """The public JSON shape of a checked sentence."""
+        return {
+            "text": self.text,
+            "citations": list(self.citations),
+            "support": round(self.support, 3),
+            "supported": self.supported,
         }
 
 
 @dataclass(frozen=True)
 class Answer:
-    """A grounded answer: text that cites its sources by [n], or an honest refusal."""
+    """A checked answer: text that cites its sources by [n], or an honest refusal.
+
+    `groundedness` is the share of the answer's claims its cited passages support; `sentences`
+    holds each checked sentence (those removed as unsupported included, marked so);
+    `dropped_citations` counts `[n]` markers that named no source provided; `language` is the
+    question's ("ko" or "en"), which the refusal and the labels follow.
+    """
 
     text: str
     grounded: bool
     citations: tuple[Citation, ...] = field(default_factory=tuple)
     mode: str = "llm"  # "llm" or "extractive"
+    refused: bool = False
+    groundedness: float = 0.0
+    sentences: tuple[SentenceSupport, ...] = field(default_factory=tuple)
+    dropped_citations: int = 0
+    language: str = "en"
 
     def as_dict(self) -> dict[str, object]:
         """The public JSON shape of an answer."""
         return {
             "answer": self.text,
             "grounded": self.grounded,
+            "refused": self.refused,
             "mode": self.mode,
+            "language": self.language,
+            "groundedness": round(self.groundedness, 3),
+            "sentences": [s.as_dict() for s in self.sentences],
+            "dropped_citations": self.dropped_citations,
             "citations": [c.as_dict() for c in self.citations],
         }

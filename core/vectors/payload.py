@@ -25,6 +25,7 @@ def to_payload(chunk: Chunk) -> dict[str, Any]:
         "page": chunk.page,
         "section": chunk.section,
         ACL_KEY: sorted(chunk.acl_tokens),
+        "suspicious": chunk.suspicious,
     }
 
 
@@ -39,6 +40,7 @@ def from_payload(payload: Mapping[str, Any]) -> Chunk:
         acl_tokens=frozenset(payload.get(ACL_KEY) or ()),
         page=payload.get("page"),
         section=payload.get("section"),
+        suspicious=bool(payload.get("suspicious", False)),
     )
 
 
