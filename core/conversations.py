@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from core.acl import Principal
 from core.db.models import Conversation, Feedback, Message, iso, utcnow
 from core.errors import InvalidInput, NotFound
-from core.types import Answer
+from core.types import Answer, Turn
 
 WITHHELD = "This answer is no longer shown: a source it cites is not available to you any more."
 _TITLE_CHARS = 80
@@ -92,6 +92,13 @@ class Conversations:
                 .order_by(Conversation.updated_at.desc())
             ).all()
             return [{"id": c.id, "title": c.title, "updated_at": iso(c.updated_at)} for c in rows]
+
+    def history(self, owner: Principal, conversation_id: str, turns: int) -> list[Turn]:
+        """The last `turns` questions of one of the user's conversations with their answers,
+        oldest first."""
+        with self._sessions() as session:
+            messages = self._owned(session, owner, conversation_id).messages
+            return [Turn(m.question, m.answer) for m in messages[-turns:]] if turns else []
 
     def get(self, owner: Principal, conversation_id: str) -> Conversation:
         """One of the user's conversations with its messages loaded."""

@@ -81,6 +81,14 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """An earlier question of a conversation and the answer it got."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
 class ScoredChunk:
     """A chunk returned by a search, with its score (higher is better)."""
 
