@@ -57,16 +57,46 @@ class EmbeddingSettings(BaseModel):
     threads: int = Field(default=0, ge=0, le=256)  # 0: all cores
 
 
+MaxTokensField = Literal["max_tokens", "max_completion_tokens", "both"]
+
+
+class ModelOverrides(BaseModel):
+    """Settings of one served model that differ from the `llm` defaults; unset fields inherit."""
+
+    context_tokens: int | None = Field(default=None, ge=256, le=2_000_000)  # its context window
+    max_tokens: int | None = Field(default=None, ge=16, le=32_768)
+    max_tokens_field: MaxTokensField | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+
+
 class LLMSettings(BaseModel):
-    """An OpenAI-compatible chat endpoint (vLLM in production); without one, answers are extractive."""
+    """An OpenAI-compatible chat endpoint (vLLM in production); without one, answers are extractive.
+
+    Every generation has four limits: `connect_timeout_s` to open the connection,
+    `first_token_timeout_s` until the first piece of text, `idle_timeout_s` between pieces
+    after that, and `timeout_s` in total. At most `max_concurrent` generations run at once
+    in a process; a request waits at most `queue_timeout_s` for a slot, then gets 429.
+    `models` holds per-model overrides keyed by the served model's name, e.g.
+    `SILLOK_LLM__MODELS='{"qwen2.5-7b-instruct": {"context_tokens": 32768}}'`.
+    """
 
     base_url: str | None = None
     model: str | None = None
     api_key: SecretStr | None = None
-    timeout_s: float = Field(default=60.0, gt=0, le=600)
+    timeout_s: float = Field(default=60.0, gt=0, le=600)  # a whole generation
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    first_token_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    idle_timeout_s: float = Field(default=15.0, gt=0, le=600)  # silence after the first token
     max_tokens: int = Field(default=512, ge=16, le=8192)
+    # How the answer length is sent: vLLM and llama.cpp's servers honour `max_tokens`
+    # (llama-cpp-python ignores `max_completion_tokens`); `both` sends the two fields.
+    max_tokens_field: MaxTokensField = "max_tokens"
     temperature: float = Field(default=0.1, ge=0.0, le=2.0)
+    # The context window assumed when the server reports none (vLLM reports `max_model_len`).
     context_tokens: int = Field(default=3000, ge=256, le=200_000)
+    max_concurrent: int = Field(default=8, ge=1, le=1024)  # generations at once per process
+    queue_timeout_s: float = Field(default=0.5, ge=0, le=30)  # wait for a slot before 429
+    models: dict[str, ModelOverrides] = {}
 
     @field_validator("base_url")
     @classmethod
@@ -78,6 +108,10 @@ class LLMSettings(BaseModel):
         if self.base_url and not self.model:
             raise ValueError("llm.model is required when llm.base_url is set")
         return self
+
+    def overrides(self) -> ModelOverrides:
+        """The overrides of the configured model (empty when it has none)."""
+        return self.models.get(self.model or "", ModelOverrides())
 
 
 class ChunkingSettings(BaseModel):

@@ -1,0 +1,1 @@
+"""Scripted servers that other tests run on localhost."""
