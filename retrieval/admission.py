@@ -88,6 +88,8 @@ class Admission:
         with self._freed:
             self._in_use -= 1
             self._mean_hold_s = (
-                held_s if self._mean_hold_s == 0 else (1 - _SMOOTHING) * self._mean_hold_s + _SMOOTHING * held_s
+                held_s
+                if self._mean_hold_s == 0
+                else (1 - _SMOOTHING) * self._mean_hold_s + _SMOOTHING * held_s
             )
             self._freed.notify()

@@ -10,6 +10,7 @@ trips it.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -48,11 +49,9 @@ class Watch:
         self.deadline = None
         if self._sock is None:
             return
-        try:
-            # The plain socket's shutdown, also under TLS: it wakes a recv blocked in another thread.
+        # The plain socket's shutdown, also under TLS: it wakes a recv blocked in another thread.
+        with contextlib.suppress(OSError):
             socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 class Watchdog:

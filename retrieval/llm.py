@@ -21,7 +21,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -34,7 +34,7 @@ import structlog
 from core.errors import ContextTooLong, DependencyUnavailable, Overloaded, SillokError
 from core.settings import LLMSettings
 from retrieval.admission import Admission
-from retrieval.deadlines import WATCHDOG, Watch
+from retrieval.deadlines import WATCHDOG
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,9 @@ _CONTEXT_ERROR = re.compile(
     r"context length|context window|context_length_exceeded|maximum model length|prompt is too long",
     re.IGNORECASE,
 )
-_WINDOW_IN_MESSAGE = re.compile(r"(?:context length is|context window of|model length of)\s*(\d+)", re.IGNORECASE)
+_WINDOW_IN_MESSAGE = re.compile(
+    r"(?:context length is|context window of|model length of)\s*(\d+)", re.IGNORECASE
+)
 _WINDOW_KEYS = ("max_model_len", "context_length", "context_window", "n_ctx")
 
 
@@ -215,7 +217,9 @@ class OpenAICompatibleLLM:
             raise DependencyUnavailable("the language model's reply held no text")
         return content
 
-    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int | None = None) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[dict[str, str]], max_tokens: int | None = None
+    ) -> Generator[str, None, None]:
         """The reply piece by piece as the server generates it; the slot is taken on the first
         `next` (so an unstarted stream holds nothing) and freed however the stream ends."""
         return self._stream(list(messages), self._length(max_tokens))
@@ -227,7 +231,7 @@ class OpenAICompatibleLLM:
         )
         return {field: limit for field in fields}
 
-    def _stream(self, messages: list[dict[str, str]], length: dict[str, int]) -> Iterator[str]:
+    def _stream(self, messages: list[dict[str, str]], length: dict[str, int]) -> Generator[str, None, None]:
         with self.admission.acquire():
             yield from self._generate(messages, length)
 
@@ -240,7 +244,9 @@ class OpenAICompatibleLLM:
         # The socket timeout bounds the wait for the response headers (llama-cpp-python sends
         # them with the first token) and every read; the watchdog enforces the deadlines.
         read_s = min(s.first_token_timeout_s, s.timeout_s)
-        timeout = httpx2.Timeout(read_s, connect=s.connect_timeout_s, write=s.timeout_s, pool=s.connect_timeout_s)
+        timeout = httpx2.Timeout(
+            read_s, connect=s.connect_timeout_s, write=s.timeout_s, pool=s.connect_timeout_s
+        )
         try:
             upstream = self._client.chat.completions.create(
                 model=self._model,
@@ -252,6 +258,7 @@ class OpenAICompatibleLLM:
             )
         except (openai.OpenAIError, httpx2.HTTPError, ValueError) as exc:
             raise self._failure(exc, first_late) from exc
+        assert isinstance(upstream, openai.Stream)
         watch = WATCHDOG.watch(_socket_of(upstream.response))
         finished = False
         late = first_late
@@ -285,7 +292,8 @@ class OpenAICompatibleLLM:
     # Errors
 
     def _first_late(self) -> str:
-        return f"the language model did not start answering within {_seconds(self._settings.first_token_timeout_s)}"
+        limit = _seconds(self._settings.first_token_timeout_s)
+        return f"the language model did not start answering within {limit}"
 
     def _stall(self) -> str:
         return f"the language model stopped answering for {_seconds(self._settings.idle_timeout_s)}"
@@ -331,14 +339,18 @@ class OpenAICompatibleLLM:
         if status in (401, 403):
             return DependencyUnavailable(f"the language model refused Sillok's API key (HTTP {status})")
         if status == 404:
-            return DependencyUnavailable(f"the language model server does not serve {self._model!r} (HTTP 404)")
+            return DependencyUnavailable(
+                f"the language model server does not serve {self._model!r} (HTTP 404)"
+            )
         return DependencyUnavailable(f"the language model answered HTTP {status}")
 
     @staticmethod
     def _too_long(text: str) -> ContextTooLong:
         window = _WINDOW_IN_MESSAGE.search(text)
         size = f" of {window.group(1)} tokens" if window else ""
-        return ContextTooLong(f"the question and its sources do not fit the language model's context window{size}")
+        return ContextTooLong(
+            f"the question and its sources do not fit the language model's context window{size}"
+        )
 
     # Model information
 
@@ -370,11 +382,15 @@ class OpenAICompatibleLLM:
         if not isinstance(entries, list):
             return None
         mine = [e for e in entries if isinstance(e, dict) and e.get("id") == self._model]
-        entry = mine[0] if mine else entries[0] if len(entries) == 1 and isinstance(entries[0], dict) else None
+        entry = (
+            mine[0] if mine else entries[0] if len(entries) == 1 and isinstance(entries[0], dict) else None
+        )
         if entry is None:
             return None
         meta = entry.get("meta")
-        for value in [entry.get(k) for k in _WINDOW_KEYS] + [meta.get("n_ctx") if isinstance(meta, dict) else None]:
+        for value in [entry.get(k) for k in _WINDOW_KEYS] + [
+            meta.get("n_ctx") if isinstance(meta, dict) else None
+        ]:
             if isinstance(value, int) and value > 0:
                 return value
         return None

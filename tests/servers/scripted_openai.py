@@ -234,7 +234,12 @@ class ScriptedOpenAI:
             self.exchanges.append(exchange)
             if b.status is not None:
                 headers = {"Retry-After": b.retry_after} if b.retry_after else {}
-                error = {"message": b.error_message, "type": "BadRequestError", "param": None, "code": b.status}
+                error = {
+                    "message": b.error_message,
+                    "type": "BadRequestError",
+                    "param": None,
+                    "code": b.status,
+                }
                 content = {"object": "error", **error} if b.error_object else {"error": error}
                 return JSONResponse(content, status_code=b.status, headers=headers)
             if exchange.body.get("stream"):
@@ -245,7 +250,13 @@ class ScriptedOpenAI:
             choice = {"index": 0, "message": message, "finish_reason": "stop"}
             model = exchange.body.get("model", MODEL)
             return JSONResponse(
-                {"id": "chatcmpl-scripted", "object": "chat.completion", "created": 0, "model": model, "choices": [choice]}
+                {
+                    "id": "chatcmpl-scripted",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": model,
+                    "choices": [choice],
+                }
             )
 
         @app.get("/v1/models")
