@@ -3,7 +3,12 @@
 It answers from the prompt it is given, the way a well-behaved model would: it quotes the
 beginning of source 1 and cites it as [1], word by word with a short pause. A question that
 contains `ECHO` gets every source and the question back verbatim (to carry hostile text into
-an answer); a question about Mars, or a prompt without sources, gets the refusal sentence.
+an answer); `FORMAT` gets that quote as Markdown (emphasis, a table, a list, inline code) with a
+remote image and a link to another host; `EMBELLISH` gets the quote plus a sentence no source
+states; a question about Mars (or 화성), or a prompt without sources, gets the refusal sentence
+in the question's language. A request to rewrite a follow-up question (no sources, a
+conversation) gets the last question joined to the one before it. Non-streaming requests get
+the same text as one JSON completion.
 """
 
 from __future__ import annotations
@@ -18,14 +23,18 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from retrieval.prompt import REFUSAL
+from retrieval.language import detect, say
 from tests.e2e.helpers import free_port
 
 # A title may itself hold quotes and `">`: it runs to the end of its line.
 SOURCE = re.compile(r'<source id="(\d+)" title="[^\n]*">\n(.*?)\n</source>', re.DOTALL)
 QUESTION = re.compile(r"\n\nQuestion: (.*)\Z", re.DOTALL)
+LAST_QUESTION = re.compile(r"\n\nLast question: (.*)\Z", re.DOTALL)
+EARLIER_QUESTION = re.compile(r"^User: (.*)$", re.MULTILINE)
+OUTSIDE = "http://evil.example"
+UNSUPPORTED_CLAIM = "Every employee also receives a free sports car and 90 extra vacation days each year [1]."
 SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
 WORD_PAUSE_S = 0.03
 SLOW_PAUSE_S = 0.25  # for questions that ask for it, so a person (or a test) can stop them
@@ -38,24 +47,59 @@ def question_of(prompt: str) -> str:
     return found.group(1).strip() if found else ""
 
 
-def reply_for(prompt: str) -> str:
-    """What the scripted model says to a Sillok prompt."""
-    sources = SOURCE.findall(prompt)
-    question = question_of(prompt)
-    if not sources or "mars" in question.lower():
-        return REFUSAL
-    first = sources[0][1].strip()
-    if "ECHO" in question:
-        echoed = "\n\n".join(f"{text.strip()} [{n}]" for n, text in sources)
-        return f"{echoed}\n\n{question}"
-    quote = " ".join(first.split())
+def rewrite_for(prompt: str) -> str | None:
+    """A standalone version of a follow-up question, when `prompt` asks for one."""
+    last = LAST_QUESTION.search(prompt)
+    if not last:
+        return None
+    earlier = EARLIER_QUESTION.findall(prompt)
+    previous = earlier[-1].strip() if earlier else ""
+    return f"{last.group(1).strip()} {previous}".strip()
+
+
+def _quote(text: str) -> str:
+    quote = " ".join(text.split())
     sentences = SENTENCE_END.split(quote)
     picked = sentences[0]
     for sentence in sentences[1:]:
         if len(picked) >= QUOTE_CHARS:
             break
         picked = f"{picked} {sentence}"
-    return f"{picked[:400].rstrip()} [1]"
+    return picked[:400].rstrip()
+
+
+def reply_for(prompt: str) -> str:
+    """What the scripted model says to a Sillok prompt."""
+    rewrite = rewrite_for(prompt)
+    if rewrite is not None and not SOURCE.search(prompt):
+        return rewrite
+    sources = SOURCE.findall(prompt)
+    question = question_of(prompt)
+    if not sources or "mars" in question.lower() or "화성" in question:
+        return say("refusal", detect(question))
+    first = sources[0][1].strip()
+    if "ECHO" in question:
+        echoed = "\n\n".join(f"{text.strip()} [{n}]" for n, text in sources)
+        return f"{echoed}\n\n{question}"
+    quote = _quote(first)
+    if "FORMAT" in question:
+        plain = quote.replace("|", " ")
+        words = plain.split()
+        return "\n".join(
+            [
+                f"**{plain}** [1]",
+                "",
+                "| Source | Passage |",
+                "|:--|:--|",
+                f"| [1] | {plain} |",
+                "",
+                f"- {plain} [1]",
+                f"- `{words[0]}` ![chart]({OUTSIDE}/chart.png) [more]({OUTSIDE}/more) [1]",
+            ]
+        )
+    if "EMBELLISH" in question:
+        return f"{quote} [1] {UNSUPPORTED_CLAIM}"
+    return f"{quote} [1]"
 
 
 def _chunk(model: str, content: str) -> str:
@@ -69,16 +113,30 @@ def _chunk(model: str, content: str) -> str:
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
+def _completion(model: str, content: str) -> dict[str, Any]:
+    return {
+        "id": "scripted",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+    }
+
+
 def scripted_app() -> FastAPI:
     app = FastAPI()
 
     @app.post("/v1/chat/completions")
-    async def completions(request: Request) -> StreamingResponse:
+    async def completions(request: Request) -> Response:
         body: dict[str, Any] = await request.json()
         prompt = "\n".join(str(m.get("content", "")) for m in body["messages"])
         text = reply_for(prompt)
         model = str(body.get("model", "scripted"))
         pause = SLOW_PAUSE_S if "slowly" in question_of(prompt) else WORD_PAUSE_S
+        if not body.get("stream"):
+            return JSONResponse(_completion(model, text))
 
         def events() -> Iterator[str]:
             for piece in re.findall(r"\S+\s*|\s+", text):

@@ -1,20 +1,42 @@
 """The web UI's files without a browser: both message catalogs have the same keys and
-placeholders, every key the code uses exists, and nothing inline or remote is referenced."""
+placeholders, every key the code uses exists, nothing inline or remote is referenced, no
+script parses HTML from a string, and the one vendored library is pinned, installed, ignored by
+git and served by Sillok itself."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
-from webui import LANGUAGES, STATIC_DIR, catalog_path
+from serving.api.security import CONTENT_SECURITY_POLICY, SecurityHeaders
+from serving.api.webui import mount
+from tests.conftest import REPO
+from webui import INSTALL_COMMAND, LANGUAGES, STATIC_DIR, VENDOR, WEBUI_DIR, catalog_path
 
 pytestmark = pytest.mark.unit
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
-UNSAFE_CALLS = ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "Function(")
+# Every way a script can turn a string into markup (or code) is forbidden in the UI's files.
+UNSAFE_CALLS = (
+    "innerHTML",
+    "outerHTML",
+    "insertAdjacentHTML",
+    "document.write",
+    "createContextualFragment",
+    "DOMParser",
+    "setHTMLUnsafe",
+    "parseHTMLUnsafe",
+    "srcdoc",
+    "eval(",
+    "Function(",
+)
+KEY_FAMILIES = r"(?:admin|app|auth|chat|cite|common|docs|error|lang|nav)"
 # Keys built at run time from a value: the families and every value they take.
 DYNAMIC = {
     "docs.status.": ["queued", "processing", "indexed", "failed"],
@@ -53,6 +75,9 @@ def used_keys() -> set[str]:
         keys |= set(re.findall(r"\bt\(\s*'([\w.]+)'", source))
         keys |= set(re.findall(r"\?\s*'([a-z]+\.[\w.]+)'\s*:", source))  # t(cond ? 'a.b' : …)
         keys |= set(re.findall(r"'data-i18n(?:-[\w-]+)?':\s*'([\w.]+)'", source))
+        in_language = rf"\btFor\(\s*[\w.()]+\s*,\s*(?:[^'()]*\?\s*)?'({KEY_FAMILIES}\.[\w.]+)'"
+        keys |= set(re.findall(in_language, source))
+        keys |= set(re.findall(rf":\s*'({KEY_FAMILIES}\.[\w.]+)'\)", source))  # tFor(l, c ? 'a.b' : 'c.d')
     html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     keys |= set(re.findall(r'data-i18n(?:-[\w-]+)?="([\w.]+)"', html))
     return keys
@@ -137,9 +162,64 @@ def test_text_colours_meet_wcag_aa_contrast() -> None:
         "private chip": ("#581c87", "#f3e8ff"),
         "user chip": ("#164e63", "#ecfeff"),
         "highlighted passage": (var["text"], var["mark"]),
+        "refusal": (var["refusal-text"], var["refusal-bg"]),
+        "verified": (var["ok-text"], var["ok-bg"]),
+        "unsupported badge": (var["warn-text"], "#fde68a"),
     }
     low = {name: round(contrast(*colours), 2) for name, colours in pairs.items() if contrast(*colours) < 4.5}
     assert low == {}
     for name, (foreground, background) in pairs.items():
         assert foreground.lower() in css.lower() or foreground == white, name
         assert background.lower() in css.lower(), name
+
+
+def test_markdown_is_built_from_tokens_never_from_rendered_html() -> None:
+    source = (STATIC_DIR / "js" / "markdown.js").read_text(encoding="utf-8")
+    assert "html: false" in source
+    assert set(re.findall(r"\bparser\.(\w+)\(", source)) == {"parse", "disable"}  # never .render()
+    importers = [p.name for p in scripts() if "vendor/" in p.read_text(encoding="utf-8")]
+    assert importers == ["markdown.js"]
+    assert re.findall(r"'\.\./vendor/([\w.-]+)'", source) == list(VENDOR)
+
+
+def test_markdown_it_is_pinned_installed_and_ignored_by_git() -> None:
+    package = json.loads((WEBUI_DIR / "package.json").read_text(encoding="utf-8"))
+    lock = json.loads((WEBUI_DIR / "package-lock.json").read_text(encoding="utf-8"))
+    wanted = package["dependencies"]
+    assert set(wanted) == {"markdown-it"} and not package.get("devDependencies")
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", version) for version in wanted.values()), wanted
+    assert lock["packages"][""]["dependencies"] == wanted
+    locked = lock["packages"]["node_modules/markdown-it"]
+    assert locked["version"] == wanted["markdown-it"] and locked["integrity"].startswith("sha512-")
+    for name, entry in lock["packages"].items():
+        if name:  # every installed package is checked against its recorded hash
+            assert entry["integrity"].startswith("sha512-"), name
+    installed = json.loads((WEBUI_DIR / "node_modules" / "markdown-it" / "package.json").read_text())
+    assert installed["version"] == wanted["markdown-it"], f"run {INSTALL_COMMAND}"
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "webui/node_modules/markdown-it/package.json"], cwd=REPO, check=False
+    )
+    assert ignored.returncode == 0, "webui/node_modules must not be committed"
+    tracked = subprocess.run(
+        ["git", "ls-files", "webui/node_modules"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert tracked.stdout == ""
+
+
+def test_the_vendor_file_is_served_by_sillok_under_the_csp() -> None:
+    app = FastAPI()
+    mount(app)
+    app.add_middleware(SecurityHeaders)
+    with TestClient(app) as client:
+        for name, path in VENDOR.items():
+            assert path.is_file(), f"{path} is missing: run {INSTALL_COMMAND}"
+            reply = client.get(f"/ui/vendor/{name}")
+            assert reply.status_code == 200
+            assert reply.headers["content-type"].startswith("text/javascript")
+            assert reply.content == path.read_bytes()
+            assert reply.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+            assert b"export" in reply.content and b"eval(" not in reply.content
+        for other in ("markdown-it.min.js", "../node_modules/markdown-it/package.json", "x.mjs"):
+            assert client.get(f"/ui/vendor/{other}").status_code == 404
+        assert client.get("/ui/js/markdown.js").status_code == 200
+    assert "script-src 'self'" in CONTENT_SECURITY_POLICY and "unsafe" not in CONTENT_SECURITY_POLICY

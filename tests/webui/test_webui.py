@@ -18,6 +18,9 @@ import pytest
 
 from tests.conftest import DOCS
 from tests.webui.conftest import (
+    CONTRACTOR_TITLE,
+    PARENTAL_TITLE,
+    PLANTS_TITLE,
     PUBLIC_TITLE,
     Session,
     Site,
@@ -37,17 +40,33 @@ ENCRYPTED_PDF = DOCS / "pdf" / "password.pdf"
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ENGLISH_QUESTION = "What does the simple uniform table in the tables document contain?"
 KOREAN_QUESTION = "커피전문점에서 결제하면 빅포인트를 몇 퍼센트 적립하나요?"
+ENGLISH_REFUSAL = "The documents available to you do not answer this question."
+KOREAN_REFUSAL = "열람 가능한 문서에서 이 질문의 답을 찾을 수 없습니다."
+OLD_EXTRACTIVE_LABEL = "Extracted from your documents (no language model is configured)"
 INDEX_TIMEOUT_MS = 180_000
 ANSWER_TIMEOUT_MS = 60_000
 
-# Records the answer's visible length every time the DOM changes while it streams.
+# Records the answer's visible length every time the DOM changes while it streams, and every
+# element and link target its body ever held (the streamed text is rendered as it arrives).
 WATCH_STREAM = """() => {
   window.__lengths = [];
+  window.__tags = new Set();
+  window.__hrefs = new Set();
+  window.__classes = new Set();
+  window.__streamed = '';
   const observer = new MutationObserver(() => {
     const answers = document.querySelectorAll('#messages .answer');
     const last = answers[answers.length - 1];
-    if (!last || last.dataset.state !== 'streaming') return;
-    const length = last.querySelector('.answer-body').textContent.length;
+    if (!last) return;
+    const body = last.querySelector('.answer-body');
+    for (const el of body.querySelectorAll('*')) {
+      window.__tags.add(el.tagName.toLowerCase());
+      for (const name of el.classList) window.__classes.add(name);
+    }
+    for (const a of body.querySelectorAll('a[href]')) window.__hrefs.add(a.href);
+    if (last.dataset.state !== 'streaming') return;
+    window.__streamed = body.textContent;
+    const length = body.textContent.length;
     if (window.__lengths[window.__lengths.length - 1] !== length) window.__lengths.push(length);
   });
   observer.observe(document.getElementById('messages'),
@@ -103,6 +122,10 @@ def ask(page: Page, question: str) -> dict[str, Any]:
     return {
         "state": answer.get_attribute("data-state"),
         "lengths": page.evaluate("window.__lengths"),
+        "tags": set(page.evaluate("[...window.__tags]")),
+        "hrefs": page.evaluate("[...window.__hrefs]"),
+        "classes": set(page.evaluate("[...window.__classes]")),
+        "streamed": page.evaluate("window.__streamed"),
         "text": answer.locator(".answer-body").inner_text(),
         "sources": answer.locator(".source-button").all_inner_texts(),
         "locator": answer,
@@ -126,6 +149,7 @@ def assert_clean(session: Session, site: Site) -> None:
     assert session.dialogs == []
     assert session.errors == []
     assert session.blocked == []
+    assert page.evaluate("window.__htmlSinks") == []  # no HTML parsed from a string, ever
     outside = [url for url in session.requests if not site.same_origin(url)]
     assert outside == [], f"requests outside the app: {outside}"
 
@@ -139,7 +163,8 @@ def test_markdown_sse_and_citation_helpers_in_the_browser(site: Site, browser: B
     page.goto("/")
     page.wait_for_selector("body[data-ready]")
     result = page.evaluate(MODULE_CHECKS)
-    assert result["extractive"] == [1, 3, "Extracted from your documents (no language model is configured):"]
+    assert result["library"] is True  # markdown-it, served by Sillok from /ui/vendor/
+    assert result["extractive"] == [1, 3, "문서에서 발췌한 내용:"]
     assert result["rich"] == [
         "Title",
         2,
@@ -151,18 +176,34 @@ def test_markdown_sse_and_citation_helpers_in_the_browser(site: Site, browser: B
         "<b>kept as text</b>",
         0,
         True,
+        "gone",
     ]
-    assert result["hostile"] == [0, 5, 2, True]  # [b](…alert(1)) has parentheses: text
+    assert result["richBlocks"] == ["h3", "ul", "ol", "pre", "p"]
+    assert result["table"] == [1, ["Item", "Limit"], 2, 2, "30,000", ["align-left", "align-right"]]
+    # Nothing clickable leaves the server (four outside links and an autolink are text; the
+    # `javascript:`, `data:` and `vbscript:` ones are not even links), no image element exists,
+    # and a reference definition cannot turn the citation markers into links.
+    assert result["hostile"] == [0, 4, 2, True, 3, True]
+    assert result["deep"] == [True, True]  # nesting is bounded
+    assert result["inlineHtml"] == [0, 'a <b onclick="window.__pwned=4">b</b> <!-- c --> <i>']
     # `http:evil.example` and `\evil.example\x` are paths on this origin; `\\evil.example` is a host.
     stay = ["/evil.example", "/evil.example/x"]
-    assert result["hrefs"] == ["/x?y=1#z", None, None, None, None, *stay, None, None]
-    assert result["allowed"] == "https://wiki.corp.example/page"
+    assert result["hrefs"] == ["/x?y=1#z", None, None, None, None, *stay, None, None, "/ui/index.html", None]
+    assert result["spans"] == [
+        ["beta gamma"],
+        ["ab cd"],
+        ["Short passage here."],
+        ["Short passage here."],
+    ]
+    assert result["languages"] == ["ko", "en", "ko"]
+    assert result["labels"] == ["문서에 답이 없습니다.", "No answer in your documents."]
     assert result["block"] == {"event": "delta", "data": "a\nb"}
     assert result["events"] == [
         {"event": "delta", "data": '{"text":"안녕"}'},
         {"event": "answer", "data": '{"a":1}\n2'},
     ]
     assert result["cited"] == ["First fact.", "Second fact .", "Quoted line here"]
+    assert result["sinks"] == []  # no HTML was parsed from a string anywhere
     assert result["pwned"] is None
     assert_clean(session, site)
     session.close()
@@ -238,7 +279,8 @@ def test_chat_in_english_and_korean(site: Site, browser: Browser, uploaded: Uplo
     assert len(seen["lengths"]) >= 3 and seen["lengths"] == sorted(seen["lengths"]), seen["lengths"]
     assert any(uploaded.docx_title in s for s in seen["sources"]), seen["sources"]
     answer = seen["locator"]
-    assert answer.locator(".not-grounded").count() == 0
+    assert answer.locator(".not-grounded, .refusal").count() == 0
+    assert "Verified:" in answer.locator(".verification").inner_text()
 
     # The citation panel: highlighted passage, title, version date, original, why.
     cite = answer.locator(".answer-body button.cite").first
@@ -249,7 +291,8 @@ def test_chat_in_english_and_korean(site: Site, browser: Browser, uploaded: Uplo
     assert page.evaluate("document.activeElement.id") == "citation-panel"
     assert panel.locator(".cite-title").inner_text() == uploaded.docx_title
     marked = panel.locator(".passage mark").all_inner_texts()
-    assert marked and all(" ".join(m.split()) in " ".join(seen["text"].split()) for m in marked), marked
+    shown = " ".join(seen["text"].split())
+    assert marked and any(" ".join(m.split())[:40] in shown for m in marked), marked
     page.wait_for_function(
         "() => !document.querySelector('#citation-panel .cite-version').textContent.includes('…')"
     )
@@ -283,8 +326,10 @@ def test_chat_in_english_and_korean(site: Site, browser: Browser, uploaded: Uplo
     lunch = ask(page, "When does the staff cafeteria serve lunch?")
     assert any(PUBLIC_TITLE in s for s in lunch["sources"]), lunch["sources"]
     refused = ask(page, "What is the weather like on Mars today?")
-    assert refused["locator"].locator(".not-grounded").is_visible()
-    assert refused["locator"].locator("button.cite").count() == 0
+    assert refused["text"].strip() == ENGLISH_REFUSAL
+    assert refused["locator"].locator(".refusal").is_visible()
+    assert "No answer in your documents." in refused["locator"].locator(".refusal").inner_text()
+    assert refused["locator"].locator("button.cite, .verification:visible").count() == 0
     shot(page, "chat-en")
     lunch["locator"].locator(".answer-body button.cite").first.click()
     page.wait_for_function(
@@ -345,8 +390,10 @@ def test_chat_in_english_and_korean(site: Site, browser: Browser, uploaded: Uplo
     page.locator(".conversation-link", has_text=ENGLISH_QUESTION[:20]).first.click()
     page.wait_for_function("() => document.querySelectorAll('#messages .turn').length >= 3")
     assert page.locator("#messages .answer").first.locator("button.cite").count() >= 1
-    assert page.locator("#messages .not-grounded").count() == 1
-    assert "근거 없음" in page.locator("#messages .not-grounded").inner_text()
+    # The refusal's labels follow the answer's language (English), not the page's (Korean).
+    assert page.locator("#messages .refusal").count() == 1
+    assert "No answer in your documents." in page.locator("#messages .refusal").inner_text()
+    assert page.locator("#messages .answer-content[lang=en]").count() >= 3
     assert_clean(session, site)
     session.close()
 
@@ -488,7 +535,7 @@ def test_hostile_document_and_question_run_nothing_and_fetch_nothing_outside(
     seen = ask(page, HOSTILE_QUESTION)
     assert seen["state"] == "done"
     body = seen["locator"].locator(".answer-body")
-    assert "<script>" in body.inner_text()  # the markup is visible as text
+    assert "<script>" in seen["streamed"] + body.inner_text()  # the markup is visible as text
     for removed in seen["locator"].locator(".md-link-removed").all():
         removed.click()
     for link in seen["locator"].locator(".answer-body a").all():
@@ -496,9 +543,13 @@ def test_hostile_document_and_question_run_nothing_and_fetch_nothing_outside(
     assert page.url.startswith(site.base)
     anchors = page.eval_on_selector_all("a[href]", "(links) => links.map((a) => a.href)")
     assert all(site.same_origin(href) for href in anchors), anchors
-    assert page.locator("#messages a[href='/ui/index.html']").count() >= 1  # same-origin links survive
+    # Everything the answer ever showed, streamed or checked: same-origin links survive, nothing
+    # else is a link, no image, script or frame element ever existed, images became text.
+    assert all(site.same_origin(href) for href in seen["hrefs"]), seen["hrefs"]
+    assert any(href.endswith("/ui/index.html") for href in seen["hrefs"]), seen["hrefs"]
+    assert not {"img", "script", "iframe", "image", "style"} & seen["tags"], seen["tags"]
+    assert "md-image-removed" in seen["classes"]
     assert page.locator("#messages img, #messages script, #messages iframe, #messages svg image").count() == 0
-    assert page.locator("#messages .md-image-removed").count() >= 1
     handlers = page.evaluate(
         "() => [...document.querySelectorAll('*')].flatMap((el) =>"
         " [...el.attributes].filter((a) => a.name.startsWith('on')).map((a) => el.tagName + ' ' + a.name))"
@@ -518,6 +569,139 @@ def test_hostile_document_and_question_run_nothing_and_fetch_nothing_outside(
     page.wait_for_timeout(300)
     assert_clean(session, site)
     session.close()
+
+
+def wait_indexed(page: Page, titles: set[str]) -> None:
+    """Wait until the documents page lists every one of `titles` as indexed."""
+    page.click("nav a[data-route=documents]")
+    page.wait_for_function(
+        "(titles) => titles.every((t) => [...document.querySelectorAll('#doc-rows tr')].some((r) =>"
+        " r.querySelector('.doc-name strong')?.textContent === t && r.dataset.status === 'indexed'))",
+        arg=sorted(titles),
+        timeout=INDEX_TIMEOUT_MS,
+    )
+    page.click("nav a[data-route=chat]")
+
+
+@pytest.fixture(scope="module")
+def jun(site: Site, browser: Browser) -> Iterator[Session]:
+    """jun, signed in with the page in English, once his three documents are indexed."""
+    session = open_session(browser, site)
+    sign_in(session, "jun")
+    wait_indexed(session.page, {PARENTAL_TITLE, CONTRACTOR_TITLE, PLANTS_TITLE})
+    yield session
+    assert_clean(session, site)
+    session.close()
+
+
+def new_chat(page: Page) -> None:
+    page.click("#new-chat")
+    page.wait_for_function("() => !document.querySelector('#messages .turn')")
+
+
+def test_a_korean_question_gets_a_korean_refusal_and_korean_labels(jun: Session) -> None:
+    page = jun.page
+    new_chat(page)
+    seen = ask(page, "오늘 화성의 날씨는 어떤가요?")
+    answer = seen["locator"]
+    assert seen["state"] == "done"
+    assert seen["text"].strip() == KOREAN_REFUSAL
+    assert answer.get_attribute("data-language") == "ko"
+    assert answer.locator(".answer-content").get_attribute("lang") == "ko"
+    refusal = answer.locator(".refusal")
+    assert refusal.is_visible() and "문서에 답이 없습니다." in refusal.inner_text()
+    assert answer.locator(".badge-refused").inner_text() == "답을 찾지 못함"
+    assert "refused" in (answer.get_attribute("class") or "").split()
+    assert answer.locator("button.cite").count() == 0
+    # The page itself stays English; no English refusal or label of the product's own is shown.
+    assert page.locator("nav a[data-route=chat]").inner_text() == "Chat"
+    body = page.locator("body").inner_text()
+    assert ENGLISH_REFUSAL not in body and "No answer in your documents." not in body
+    assert OLD_EXTRACTIVE_LABEL not in body
+
+
+def test_unsupported_sentences_are_removed_and_marked(jun: Session) -> None:
+    page = jun.page
+    new_chat(page)
+    seen = ask(page, "What is the parental leave policy? EMBELLISH")
+    answer = seen["locator"]
+    assert seen["state"] == "done"
+    assert "sports car" in seen["streamed"]  # the model said it while streaming …
+    assert "sports car" not in seen["text"]  # … and the checked answer replaced that text
+    assert "twelve months" in seen["text"]
+    assert any(PARENTAL_TITLE in s for s in seen["sources"]), seen["sources"]
+    verification = answer.locator(".verification")
+    found = re.search(r"Verified: (\d+) of (\d+) sentences", verification.inner_text())
+    assert found and 0 < int(found.group(1)) < int(found.group(2)), verification.inner_text()
+    assert verification.get_attribute("data-level") == "partial"
+    assert re.search(r"\d+% supported", verification.inner_text())
+    unsupported = answer.locator(".unsupported")
+    assert unsupported.is_visible()
+    assert "Not supported by the sources" in unsupported.inner_text()
+    assert "do not back these sentences" in unsupported.inner_text()
+    removed = unsupported.locator(".unsupported-sentence[data-removed=true]")
+    assert removed.count() == 1 and "sports car" in removed.inner_text()
+    assert removed.locator("del").count() == 1  # shown struck through, apart from the answer
+    shot(page, "verification-en")
+
+
+def test_follow_up_questions_keep_the_conversation_topic(jun: Session) -> None:
+    page = jun.page
+    new_chat(page)
+    first = ask(page, "What is the parental leave policy?")
+    assert any(PARENTAL_TITLE in s for s in first["sources"]), first["sources"]
+    follow = ask(page, "And for contractors?")
+    assert follow["state"] == "done"
+    assert any(PARENTAL_TITLE in s for s in follow["sources"]), follow["sources"]
+    assert all(CONTRACTOR_TITLE not in s for s in follow["sources"]), follow["sources"]
+    assert page.locator(".conversation-link").count() >= 1
+    assert page.locator("#messages .turn").count() == 2  # one conversation, two turns
+
+    # The same words in a new conversation are about contractors alone.
+    new_chat(page)
+    alone = ask(page, "And for contractors?")
+    assert any(CONTRACTOR_TITLE in s for s in alone["sources"]), alone["sources"]
+
+    # And in Korean.
+    new_chat(page)
+    korean = ask(page, "육아휴직 제도는 어떻게 되나요?")
+    assert any(PARENTAL_TITLE in s for s in korean["sources"]), korean["sources"]
+    korean_follow = ask(page, "계약직은요?")
+    assert any(PARENTAL_TITLE in s for s in korean_follow["sources"]), korean_follow["sources"]
+    assert korean_follow["locator"].get_attribute("data-language") == "ko"
+
+
+def test_markdown_answers_render_as_elements_and_fetch_nothing_outside(jun: Session, site: Site) -> None:
+    page = jun.page
+    new_chat(page)
+    seen = ask(page, "What is the parental leave policy? FORMAT")
+    assert seen["state"] == "done"
+    # While it streamed, the Markdown was elements: emphasis, a table, a list, inline code.
+    assert {"strong", "table", "th", "td", "ul", "li", "code", "button"} <= seen["tags"], seen["tags"]
+    # The remote image and the outside link were text, and nothing was requested from them.
+    assert "img" not in seen["tags"]
+    assert {"md-image-removed", "md-link-removed"} <= seen["classes"], seen["classes"]
+    assert all(site.same_origin(href) for href in seen["hrefs"]), seen["hrefs"]
+    assert [url for url in jun.requests if "evil.example" in url] == []
+    assert page.locator("#messages img, #messages a[href*='evil']").count() == 0
+
+
+def test_suspicious_sources_carry_a_warning(jun: Session) -> None:
+    page = jun.page
+    new_chat(page)
+    seen = ask(page, "When does the facilities team water the office plants?")
+    answer = seen["locator"]
+    assert any(PLANTS_TITLE in s for s in seen["sources"]), seen["sources"]
+    warning = answer.locator(".source.suspicious .suspicious-warning")
+    assert warning.count() >= 1
+    assert "instructions addressed to language models" in warning.first.inner_text()
+    assert answer.locator(".suspicious-notice").is_visible()
+    answer.locator(".source.suspicious .source-button").first.click()
+    panel = page.locator("#citation-panel")
+    panel.wait_for(state="visible")
+    assert "treat it with care" in panel.locator(".suspicious-notice").inner_text()
+    assert panel.locator(".passage mark").count() >= 1
+    page.click("#citation-close")
 
 
 def test_documents_access_can_be_changed_by_the_uploader(

@@ -2,7 +2,7 @@
 
 import { api, setCsrf, whenUnauthenticated } from './api.js';
 import { initAdmin, resetAdmin, showAdmin } from './admin.js';
-import { initChat, resetChat, setLinkHosts, showChat } from './chat.js';
+import { initChat, resetChat, showChat } from './chat.js';
 import { closeCitation, initCitations } from './citations.js';
 import { initDocuments, hideDocuments, resetDocuments, showDocuments } from './documents.js';
 import { $, $$, toast } from './dom.js';
@@ -103,7 +103,6 @@ async function boot() {
   } catch {
     config = { local: true, oidc: false, oidc_login_url: null };
   }
-  setLinkHosts(config.link_hosts);
   try {
     const user = await api('/api/v1/me', { quiet401: true });
     me = { username: user.username, groups: user.groups || [], admin: Boolean(user.admin) };

@@ -4,13 +4,12 @@
 import { api, ApiError, enc } from './api.js';
 import { closeCitation, openCitation } from './citations.js';
 import { $, announce, confirmDialog, h, icon, replace, toast } from './dom.js';
-import { formatDateTime, onLanguageChange, t, translate } from './i18n.js';
+import { detectLanguage, formatDateTime, onLanguageChange, t, tFor, translate } from './i18n.js';
 import { renderMarkdown } from './markdown.js';
 import { readEvents } from './sse.js';
 import { errorMessage } from './errors.js';
 
 const state = {
-  linkHosts: [], // https hosts (besides this server) that links in answers may point to
   conversations: [],
   currentId: null,
   turns: [],
@@ -18,9 +17,27 @@ const state = {
   loading: 0,
 };
 
-function citationLabel(citation) {
-  const page = citation.page ? t('chat.pageShort', { page: citation.page }) : '';
-  return [citation.title || t('cite.untitled'), page].filter(Boolean).join(' · ');
+function citationLabel(citation, lang) {
+  const page = citation.page ? tFor(lang, 'chat.pageShort', { page: citation.page }) : '';
+  return [citation.title || tFor(lang, 'cite.untitled'), page].filter(Boolean).join(' · ');
+}
+
+const MARKERS = /\[\d{1,3}(?:\s*[,，、]\s*\d{1,3})*\]/g;
+
+/** Text for comparing sentences with an answer: no markers, Markdown punctuation or spacing. */
+function comparable(text) {
+  return String(text ?? '').replace(MARKERS, ' ').replace(/[*_`#>|~]/g, ' ').replace(/\s+/g, ' ')
+    .trim().toLowerCase();
+}
+
+/** The text of `root` without the numbers of its citation badges. */
+function textWithoutCites(root) {
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  let text = '';
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!node.parentElement?.closest('.cite, .cite-pending')) text += node.data;
+  }
+  return text;
 }
 
 /** One question and its answer. */
@@ -30,6 +47,11 @@ class Turn {
     this.answer = '';
     this.citations = [];
     this.grounded = true;
+    this.refused = false;
+    this.language = ''; // the answer's language from the server; until then the question's
+    this.groundedness = null;
+    this.sentences = [];
+    this.droppedCitations = 0;
     this.mode = '';
     this.withheld = false;
     this.messageId = null;
@@ -40,12 +62,17 @@ class Turn {
 
     this.meta = h('div', { class: 'answer-meta' });
     this.notice = h('div', { class: 'answer-notice' });
+    this.verification = h('div', { class: 'verification', hidden: true });
     this.body = h('div', { class: 'answer-body markdown' });
+    this.unsupported = h('section', { class: 'unsupported', hidden: true });
     this.sources = h('div', { class: 'sources' });
+    // Everything Sillok says about the answer follows the answer's language, not the page's.
+    this.content = h('div', { class: 'answer-content' },
+      this.meta, this.notice, this.verification, this.body, this.unsupported, this.sources);
     this.actions = this.buildActions();
     this.answerBox = h('section', { class: 'bubble answer', 'aria-busy': 'true', dataset: { state: 'streaming' } },
       h('h3', { class: 'visually-hidden', 'data-i18n': 'chat.answerLabel' }, t('chat.answerLabel')),
-      this.meta, this.notice, this.body, this.sources, this.actions);
+      this.content, this.actions);
     this.root = h('article', { class: 'turn' },
       h('div', { class: 'bubble question' },
         h('h3', { class: 'visually-hidden', 'data-i18n': 'chat.youAsked' }, t('chat.youAsked')),
@@ -90,12 +117,21 @@ class Turn {
     }
   }
 
+  /** The final answer: its text is the checked one and replaces whatever was streamed. */
   finish(reply) {
     this.answer = reply.answer ?? '';
-    this.citations = reply.citations || [];
+    this.citations = Array.isArray(reply.citations) ? reply.citations : [];
     this.grounded = reply.grounded !== false;
     this.mode = reply.mode || '';
     this.withheld = Boolean(reply.withheld);
+    this.language = reply.language === 'ko' || reply.language === 'en' ? reply.language : '';
+    // Older stored answers carry no `refused`: an ungrounded answer without sources is one.
+    this.refused = typeof reply.refused === 'boolean'
+      ? reply.refused
+      : !this.grounded && !this.citations.length && !this.withheld;
+    this.groundedness = typeof reply.groundedness === 'number' ? reply.groundedness : null;
+    this.sentences = Array.isArray(reply.sentences) ? reply.sentences : [];
+    this.droppedCitations = Number(reply.dropped_citations) || 0;
     this.messageId = reply.message_id ?? reply.id ?? null;
     this.status = 'done';
     this.render();
@@ -107,6 +143,11 @@ class Turn {
     this.render();
   }
 
+  /** The answer's language: the server's, or the question's until the server has said. */
+  lang() {
+    return this.language || detectLanguage(this.question);
+  }
+
   citationFor(n) {
     return this.citations.find((c) => c.n === n) || null;
   }
@@ -114,14 +155,90 @@ class Turn {
   citeButton(n) {
     const citation = this.citationFor(n);
     if (!citation) return h('span', { class: 'cite cite-pending' }, String(n));
+    const lang = this.lang();
+    const label = tFor(lang, 'chat.citeLabel', { n, title: citationLabel(citation, lang) });
+    const warning = citation.suspicious ? tFor(lang, 'chat.suspicious') : '';
     return h('button', {
       type: 'button',
-      class: 'cite',
+      class: citation.suspicious ? 'cite cite-suspicious' : 'cite',
       dataset: { n: String(n) },
-      'aria-label': t('chat.citeLabel', { n, title: citationLabel(citation) }),
-      title: citationLabel(citation),
+      'aria-label': [label, warning].filter(Boolean).join('. '),
+      title: [citationLabel(citation, lang), warning].filter(Boolean).join(' — '),
       onclick: (event) => openCitation(citation, this.answer, event.currentTarget),
     }, String(n));
+  }
+
+  /** The checked sentences the sources do not support, each with whether it was removed. */
+  unsupportedSentences() {
+    const answer = comparable(this.answer);
+    return this.sentences
+      .filter((sentence) => sentence && sentence.supported === false && String(sentence.text || '').trim())
+      .map((sentence) => {
+        const text = comparable(sentence.text);
+        return { text: String(sentence.text).trim(), removed: !text || !answer.includes(text), core: text };
+      });
+  }
+
+  renderVerification(lang, unsupported) {
+    const checked = this.sentences.length;
+    const show = this.status === 'done' && !this.refused && !this.withheld && checked > 0;
+    this.verification.hidden = !show;
+    if (!show) {
+      replace(this.verification);
+      delete this.verification.dataset.level;
+      return;
+    }
+    const supported = this.sentences.filter((sentence) => sentence?.supported === true).length;
+    const share = this.groundedness ?? supported / checked;
+    const percent = Math.round(Math.max(0, Math.min(1, share)) * 100);
+    this.verification.dataset.level = supported === checked ? 'full' : supported ? 'partial' : 'none';
+    this.verification.dataset.groundedness = String(share);
+    replace(this.verification,
+      icon(supported === checked ? 'shield' : 'warn'),
+      h('span', { class: 'verification-text' }, tFor(lang, 'chat.verified', { supported, total: checked })),
+      h('meter', {
+        class: 'verification-meter', min: '0', max: '1', low: '0.5', high: '0.99', optimum: '1',
+        value: String(Math.max(0, Math.min(1, share))),
+        'aria-label': tFor(lang, 'chat.groundedness', { percent }),
+      }),
+      h('span', { class: 'verification-percent' }, tFor(lang, 'chat.groundedness', { percent })),
+      this.droppedCitations > 0
+        ? h('span', { class: 'verification-dropped' }, tFor(lang, 'chat.droppedCitations', { n: this.droppedCitations }))
+        : null);
+    const removed = unsupported.filter((sentence) => sentence.removed).length;
+    if (removed) this.verification.append(h('span', { class: 'verification-removed' },
+      tFor(lang, 'chat.removedCount', { n: removed })));
+  }
+
+  renderUnsupported(lang, unsupported) {
+    const show = this.status === 'done' && !this.withheld && unsupported.length > 0;
+    this.unsupported.hidden = !show;
+    if (!show) {
+      replace(this.unsupported);
+      return;
+    }
+    const headingId = `${this.commentId}-unsupported`;
+    this.unsupported.setAttribute('aria-labelledby', headingId);
+    replace(this.unsupported,
+      h('h4', { class: 'unsupported-heading', id: headingId }, icon('warn', 16),
+        h('span', {}, tFor(lang, 'chat.unsupportedTitle', { n: unsupported.length }))),
+      h('p', { class: 'unsupported-explanation' }, tFor(lang, 'chat.unsupportedText')),
+      h('ul', { class: 'unsupported-list' }, unsupported.map((sentence) => h('li', {
+        class: 'unsupported-sentence', dataset: { removed: String(sentence.removed) },
+      },
+      sentence.removed ? h('del', { class: 'sentence-text' }, sentence.text) : h('span', { class: 'sentence-text' }, sentence.text),
+      ' ',
+      h('span', { class: 'badge badge-warn' },
+        tFor(lang, sentence.removed ? 'chat.sentenceRemoved' : 'chat.sentenceKept'))))));
+    // A sentence that stayed in the answer is marked where it stands.
+    for (const sentence of unsupported.filter((item) => !item.removed)) {
+      for (const block of this.body.querySelectorAll('p, li, td, th, blockquote')) {
+        if (block.querySelector('p, li')) continue;
+        if (!comparable(textWithoutCites(block)).includes(sentence.core.replace(/\s*$/, ''))) continue;
+        block.classList.add('contains-unsupported');
+        block.setAttribute('title', tFor(lang, 'chat.unsupportedMark'));
+      }
+    }
   }
 
   render() {
@@ -133,9 +250,17 @@ class Turn {
     this.answerBox.dataset.state = this.status;
     this.answerBox.setAttribute('aria-busy', String(streaming));
 
+    const lang = this.lang();
+    this.content.setAttribute('lang', lang);
+    this.answerBox.dataset.language = lang;
+    this.answerBox.classList.toggle('refused', this.status === 'done' && this.refused);
+
     const badges = [];
-    if (this.mode === 'extractive') badges.push(h('span', { class: 'badge' }, t('chat.modeExtractive')));
-    if (this.status === 'stopped') badges.push(h('span', { class: 'badge badge-muted' }, t('chat.stopped')));
+    if (this.status === 'done' && this.refused) {
+      badges.push(h('span', { class: 'badge badge-refused' }, tFor(lang, 'chat.refusedBadge')));
+    }
+    if (this.mode === 'extractive') badges.push(h('span', { class: 'badge' }, tFor(lang, 'chat.modeExtractive')));
+    if (this.status === 'stopped') badges.push(h('span', { class: 'badge badge-muted' }, tFor(lang, 'chat.stopped')));
     replace(this.meta, badges);
 
     const notices = [];
@@ -143,31 +268,48 @@ class Turn {
       notices.push(h('p', { class: 'notice notice-error', role: 'alert' }, icon('warn'), h('span', {}, this.error)));
     } else if (this.withheld) {
       notices.push(h('p', { class: 'notice notice-warn not-grounded', role: 'note' }, icon('warn'),
-        h('span', {}, t('chat.withheld'))));
+        h('span', {}, tFor(lang, 'chat.withheld'))));
+    } else if (this.status === 'done' && this.refused) {
+      notices.push(h('p', { class: 'notice notice-refusal refusal', role: 'note' }, icon('file'),
+        h('span', {}, h('strong', {}, tFor(lang, 'chat.refusedTitle')), ' ', tFor(lang, 'chat.refusedText'))));
     } else if (this.status === 'done' && !this.grounded) {
       notices.push(h('p', { class: 'notice notice-warn not-grounded', role: 'note' }, icon('warn'),
-        h('span', {}, h('strong', {}, t('chat.notGroundedTitle')), ' ', t('chat.notGrounded'))));
+        h('span', {}, h('strong', {}, tFor(lang, 'chat.notGroundedTitle')), ' ', tFor(lang, 'chat.notGrounded'))));
+    }
+    const suspicious = this.citations.filter((citation) => citation.suspicious);
+    if (this.status === 'done' && suspicious.length) {
+      notices.push(h('p', { class: 'notice notice-warn suspicious-notice', role: 'note' }, icon('warn'),
+        h('span', {}, tFor(lang, 'chat.suspiciousNotice', { sources: suspicious.map((c) => `[${c.n}]`).join(', ') }))));
     }
     replace(this.notice, notices);
 
     const content = renderMarkdown(this.answer, {
-      allowedHosts: state.linkHosts,
       citation: (n) => this.citeButton(n),
-      image: (alt) => h('span', { class: 'md-image-removed' }, t('chat.imageRemoved', { alt: alt || '' }).trim()),
+      image: (alt) => h('span', { class: 'md-image-removed' }, tFor(lang, 'chat.imageRemoved', { alt: alt || '' }).trim()),
     });
     if (streaming) content.append(h('span', { class: 'typing', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')));
     replace(this.body, content);
 
+    const unsupported = this.status === 'done' ? this.unsupportedSentences() : [];
+    this.renderVerification(lang, unsupported);
+    this.renderUnsupported(lang, unsupported);
+
     if (this.citations.length) {
       replace(this.sources,
-        h('h4', { class: 'sources-heading' }, t('chat.sources')),
-        h('ol', { class: 'source-list' }, this.citations.map((citation) => h('li', {},
+        h('h4', { class: 'sources-heading' }, tFor(lang, 'chat.sources')),
+        h('ol', { class: 'source-list' }, this.citations.map((citation) => h('li', {
+          class: citation.suspicious ? 'source suspicious' : 'source',
+        },
           h('button', {
             type: 'button',
             class: 'source-button',
             dataset: { n: String(citation.n) },
             onclick: (event) => openCitation(citation, this.answer, event.currentTarget),
-          }, h('span', { class: 'source-n' }, String(citation.n)), h('span', {}, citationLabel(citation)))))));
+          }, h('span', { class: 'source-n' }, String(citation.n)), h('span', {}, citationLabel(citation, lang))),
+          citation.suspicious
+            ? h('span', { class: 'suspicious-warning', role: 'note' }, icon('warn', 14),
+              h('span', {}, tFor(lang, 'chat.suspicious')))
+            : null))));
     } else {
       replace(this.sources);
     }
@@ -184,7 +326,7 @@ class Turn {
   copyText() {
     const lines = [this.answer.trim()];
     if (this.citations.length) {
-      lines.push('', ...this.citations.map((c) => `[${c.n}] ${citationLabel(c)}`));
+      lines.push('', ...this.citations.map((c) => `[${c.n}] ${citationLabel(c, this.lang())}`));
     }
     return lines.join('\n');
   }
@@ -396,7 +538,8 @@ async function ask(question) {
     setStreaming(false);
   }
   if (turn.status === 'stopped') announce(t('chat.stopped'));
-  else if (reply) announce(reply.grounded === false ? t('chat.notGroundedTitle') : t('chat.answered'));
+  else if (reply && turn.refused) announce(tFor(turn.lang(), 'chat.refusedTitle'));
+  else if (reply) announce(reply.grounded === false ? tFor(turn.lang(), 'chat.notGroundedTitle') : t('chat.answered'));
   if (reply?.conversation_id) {
     const isNew = reply.conversation_id !== state.currentId;
     state.currentId = reply.conversation_id;
@@ -447,11 +590,6 @@ export async function showChat(id) {
   if (id && id !== state.currentId) await loadConversation(id);
   else if (!id && state.currentId) window.history.replaceState(null, '', `#/chat/${enc(state.currentId)}`);
   refreshConversations();
-}
-
-/** The intranet hosts the server allows links to (its `link_hosts`, when it names any). */
-export function setLinkHosts(hosts) {
-  state.linkHosts = Array.isArray(hosts) ? hosts.filter((host) => typeof host === 'string') : [];
 }
 
 /** Forget everything (sign-out). */

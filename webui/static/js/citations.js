@@ -49,12 +49,38 @@ function findRange(text, needle) {
   return null;
 }
 
+const squash = (text) => text.replace(/\s+/g, ' ');
+
 /**
- * The passage as nodes, with the parts that the answer quotes in <mark>; when none of the
+ * The passage as nodes with `span` ([start, end) in characters of the passage, as the server
+ * counts them) in <mark>, or null when the span is missing or outside the passage.
+ */
+export function highlightSpan(snippet, span) {
+  if (!Array.isArray(span) || span.length !== 2) return null;
+  const chars = Array.from(String(snippet || '')); // code points, like the server's offsets
+  const start = Math.max(0, Math.trunc(Number(span[0])));
+  const end = Math.min(chars.length, Math.trunc(Number(span[1])));
+  if (!Number.isFinite(start) || !Number.isFinite(end) || end <= start) return null;
+  const before = squash(chars.slice(0, start).join('')).trimStart();
+  const marked = squash(chars.slice(start, end).join(''));
+  const after = squash(chars.slice(end).join('')).trimEnd();
+  if (!marked.trim()) return null;
+  const fragment = document.createDocumentFragment();
+  if (before) fragment.append(before);
+  fragment.append(h('mark', { class: 'span-mark' }, marked));
+  if (after) fragment.append(after);
+  return fragment;
+}
+
+/**
+ * The passage as nodes, with the part that supports the answer in <mark>: the citation's
+ * `span` when the server gives one, otherwise the parts the answer quotes; when none of the
  * answer's sentences can be found in it, the whole passage is marked.
  */
-export function highlightPassage(snippet, answer, n) {
-  const text = String(snippet || '').replace(/\s+/g, ' ').trim();
+export function highlightPassage(snippet, answer, n, span = null) {
+  const exact = highlightSpan(snippet, span);
+  if (exact) return exact;
+  const text = squash(String(snippet || '')).trim();
   const ranges = citedSentences(answer, n)
     .map((sentence) => findRange(text, sentence))
     .filter(Boolean)
@@ -103,7 +129,11 @@ function render() {
     doc?.filename ? [h('dt', {}, t('cite.file')), h('dd', { class: 'cite-file' }, doc.filename)] : null,
   );
   const passage = h('blockquote', { class: 'passage', 'aria-label': t('cite.passage') },
-    highlightPassage(citation.snippet, answer, citation.n));
+    highlightPassage(citation.snippet, answer, citation.n, citation.span));
+  const warning = citation.suspicious
+    ? h('p', { class: 'notice notice-warn suspicious-notice', role: 'note' }, icon('warn'),
+      h('span', {}, t('chat.suspicious')))
+    : null;
   const original = docError
     ? h('p', { class: 'notice notice-warn' }, icon('warn'), h('span', {}, t('cite.gone')))
     : h('a', {
@@ -118,7 +148,7 @@ function render() {
       ? h('ul', {}, reasons.map((reason) => h('li', {}, reason)))
       : h('p', { class: 'muted small' }, why === undefined ? t('common.loading') : t('cite.whyUnknown')));
   replace($('#citation-body'),
-    h('h3', { class: 'passage-heading' }, t('cite.passageHeading')), passage, facts, original, whyBlock);
+    warning, h('h3', { class: 'passage-heading' }, t('cite.passageHeading')), passage, facts, original, whyBlock);
 }
 
 /** Open the panel for one citation of an answer; focus moves into the panel. */

@@ -36,8 +36,25 @@ export const language = () => current;
 
 /** The message `key` in the current language, with `{name}` placeholders filled from `vars`. */
 export function t(key, vars = {}) {
-  const template = catalogs[current]?.[key] ?? catalogs.en?.[key] ?? key;
+  return tFor(current, key, vars);
+}
+
+/** The message `key` in `lang` (one of LANGUAGES; otherwise the current language). */
+export function tFor(lang, key, vars = {}) {
+  const chosen = LANGUAGES.includes(lang) ? lang : current;
+  const template = catalogs[chosen]?.[key] ?? catalogs.en?.[key] ?? key;
   return template.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+}
+
+const HANGUL = /[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]/u;
+const LETTER = /\p{L}/gu;
+
+/** 'ko' when at least a fifth of the letters of `text` are Hangul, else 'en' (as the server decides). */
+export function detectLanguage(text) {
+  const letters = String(text ?? '').match(LETTER) || [];
+  if (!letters.length) return 'en';
+  const hangul = letters.filter((letter) => HANGUL.test(letter)).length;
+  return hangul / letters.length >= 0.2 ? 'ko' : 'en';
 }
 
 /** Fill every `data-i18n*` element under `root` from the catalog. */

@@ -1,31 +1,35 @@
-// Markdown for answers, rendered safely: the output is built from DOM nodes and text only, so
-// HTML in the text stays text; images are never loaded; a link survives only when it stays on
-// this site (or goes to an allow-listed https host); `[n]` markers become citation nodes.
+// Markdown for answers, rendered safely. markdown-it (served by Sillok from /ui/vendor/) parses
+// the text with raw HTML off; this module walks its tokens and builds DOM nodes with
+// createElement and text nodes only, so HTML in an answer stays text. Images are never loaded
+// (the `image` option shows their alt text instead); a link survives only when it stays on this
+// server; `[n]` and `[1, 2]` markers become the nodes the `citation` option returns.
 
-const FENCE = /^\s{0,3}(```|~~~)/;
-const HEADING = /^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$/;
-const RULE = /^\s{0,3}([-*_])(\s*\1){2,}\s*$/;
-const QUOTE = /^\s{0,3}>\s?/;
-const BULLET = /^\s{0,3}([-*+])\s+(.*)$/;
-const ORDERED = /^\s{0,3}(\d{1,9})[.)]\s+(.*)$/;
-const MAX_DEPTH = 6;
+const MARKER = /\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]/g;
+const MAX_NESTING = 20;
+const BLOCK_TAGS = new Set([
+  'p', 'blockquote', 'ul', 'ol', 'li', 'table', 'thead', 'tbody', 'tr', 'th', 'td',
+  'h1', 'h2', 'h3', 'h4', 'h5', 'h6',
+]);
+const INLINE_TAGS = { strong_open: 'strong', em_open: 'em', s_open: 's' };
+const ALIGN = /^text-align:(left|center|right)$/;
 
-const LINK_TAIL = String.raw`\(\s*<?([^()\s<>]*)>?(?:\s+(?:"[^"]*"|'[^']*'))?\s*\)`;
-const INLINE = [
-  ['code', /`([^`\n]+)`/],
-  ['image', new RegExp(String.raw`!\[([^\]\n]*)\]` + LINK_TAIL)],
-  ['link', new RegExp(String.raw`\[([^\]\n]+)\]` + LINK_TAIL)],
-  ['cite', /\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]/],
-  ['strong', /\*\*(?=\S)([^\n]*?\S)\*\*|(?<![\p{L}\p{N}_])__(?=\S)([^\n]*?\S)__(?![\p{L}\p{N}_])/u],
-  ['em', /\*(?=[^\s*])([^*\n]*?[^\s*])\*|(?<![\p{L}\p{N}_])_(?=[^\s_])([^_\n]*?[^\s_])_(?![\p{L}\p{N}_])/u],
-  ['br', /\n/],
-];
+let parser = null;
+try {
+  const { default: markdownit } = await import('../vendor/markdown-it.mjs');
+  parser = markdownit('default', { html: false, linkify: false, typographer: false, maxNesting: MAX_NESTING });
+  parser.disable(['reference']); // `[1]: url` lines stay text, so markers cannot turn into links
+} catch {
+  parser = null; // the library is not installed: answers show as plain paragraphs
+}
+
+/** Whether the Markdown library loaded (without it, text is shown as plain paragraphs). */
+export const markdownAvailable = () => parser !== null;
 
 /**
- * The URL to put in an href, or null when the link must not be followed: only http(s) links
- * to this origin (returned as a path) or to one of `allowedHosts` over https.
+ * The URL to put in an href, or null when the link must not be followed: only an http(s)
+ * link to this origin, returned as a path (so it can never leave this server).
  */
-export function safeHref(raw, allowedHosts = []) {
+export function safeHref(raw) {
   const value = String(raw ?? '').trim();
   if (!value) return null;
   let url;
@@ -35,171 +39,176 @@ export function safeHref(raw, allowedHosts = []) {
     return null;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
-  if (url.origin === window.location.origin) return url.pathname + url.search + url.hash;
-  if (url.protocol === 'https:' && allowedHosts.map((h) => h.toLowerCase()).includes(url.hostname)) {
-    return url.href;
-  }
-  return null;
+  if (url.origin !== window.location.origin) return null;
+  return url.pathname + url.search + url.hash;
 }
 
 /**
  * Render `text` into a DocumentFragment. Options:
  *   citation(n) -> Node|null   the node for a `[n]` marker (null: keep the marker as text)
  *   image(alt) -> Node|null    what to show instead of an image (nothing is ever loaded)
- *   allowedHosts: string[]     https hosts links may point to besides this origin
  *   headingOffset: number      added to heading levels (default 2: `#` becomes h3)
  */
 export function renderMarkdown(text, options = {}) {
   const fragment = document.createDocumentFragment();
-  const lines = String(text ?? '').replace(/\r\n?/g, '\n').split('\n');
-  renderBlocks(lines, fragment, options, 0);
+  const source = String(text ?? '');
+  if (!parser) {
+    for (const paragraph of source.split(/\n{2,}/)) {
+      if (!paragraph.trim()) continue;
+      const p = document.createElement('p');
+      paragraph.split('\n').forEach((line, index) => {
+        if (index) p.append(document.createElement('br'));
+        appendText(p, line, options);
+      });
+      fragment.append(p);
+    }
+    return fragment;
+  }
+  renderBlocks(parser.parse(source, {}), fragment, options);
   return fragment;
 }
 
-function el(tag) {
-  return document.createElement(tag);
-}
-
-function startsBlock(line) {
-  return [FENCE, HEADING, RULE, QUOTE, BULLET, ORDERED].some((pattern) => pattern.test(line));
-}
-
-function renderBlocks(lines, parent, options, depth) {
-  let i = 0;
-  while (i < lines.length) {
-    const line = lines[i];
-    if (!line.trim()) {
-      i += 1;
-      continue;
-    }
-    let match = line.match(FENCE);
-    if (match) {
-      const body = [];
-      i += 1;
-      while (i < lines.length && !lines[i].trim().startsWith(match[1])) body.push(lines[i++]);
-      i += 1;
-      const pre = el('pre');
-      const code = el('code');
-      code.textContent = body.join('\n');
+function renderBlocks(tokens, root, options) {
+  const stack = [root];
+  const top = () => stack[stack.length - 1];
+  for (const token of tokens) {
+    if (token.nesting === 1) {
+      if (token.hidden) { // the paragraphs of a tight list: their text goes into the item
+        stack.push(top());
+        continue;
+      }
+      const node = openBlock(token, options);
+      top().append(node.outer);
+      stack.push(node.inner);
+    } else if (token.nesting === -1) {
+      if (stack.length > 1) stack.pop();
+    } else if (token.type === 'inline') {
+      renderInline(token.children || [], top(), options);
+    } else if (token.type === 'fence' || token.type === 'code_block') {
+      const pre = document.createElement('pre');
+      const code = document.createElement('code');
+      code.textContent = token.content.replace(/\n$/, '');
       pre.append(code);
-      parent.append(pre);
-      continue;
+      top().append(pre);
+    } else if (token.type === 'hr') {
+      top().append(document.createElement('hr'));
+    } else if (token.content) { // anything else (raw HTML is off, but just in case) as text
+      const p = document.createElement('p');
+      p.textContent = token.content;
+      top().append(p);
     }
-    match = line.match(HEADING);
-    if (match) {
-      const heading = el(`h${Math.min(6, match[1].length + (options.headingOffset ?? 2))}`);
-      inline(match[2], heading, options);
-      parent.append(heading);
-      i += 1;
-      continue;
-    }
-    if (RULE.test(line)) {
-      parent.append(el('hr'));
-      i += 1;
-      continue;
-    }
-    if (QUOTE.test(line)) {
-      const body = [];
-      while (i < lines.length && QUOTE.test(lines[i])) body.push(lines[i++].replace(QUOTE, ''));
-      const quote = el('blockquote');
-      if (depth < MAX_DEPTH) renderBlocks(body, quote, options, depth + 1);
-      else inline(body.join('\n'), quote, options);
-      parent.append(quote);
-      continue;
-    }
-    if (BULLET.test(line) || ORDERED.test(line)) {
-      const ordered = !BULLET.test(line);
-      const pattern = ordered ? ORDERED : BULLET;
-      const list = el(ordered ? 'ol' : 'ul');
-      if (ordered) {
-        const start = Number.parseInt(line.match(ORDERED)[1], 10);
-        if (start !== 1) list.setAttribute('start', String(start));
-      }
-      while (i < lines.length && (match = lines[i].match(pattern))) {
-        const item = [match[2]];
-        i += 1;
-        while (i < lines.length && lines[i].trim() && !startsBlock(lines[i])) item.push(lines[i++].trim());
-        const li = el('li');
-        inline(item.join('\n'), li, options);
-        list.append(li);
-      }
-      parent.append(list);
-      continue;
-    }
-    const paragraph = [line];
-    i += 1;
-    while (i < lines.length && lines[i].trim() && !startsBlock(lines[i])) paragraph.push(lines[i++]);
-    const p = el('p');
-    inline(paragraph.join('\n'), p, options);
-    parent.append(p);
   }
 }
 
-function earliest(text) {
-  let best = null;
-  for (const [kind, pattern] of INLINE) {
-    const match = pattern.exec(text);
-    if (match && (best === null || match.index < best.match.index)) best = { kind, match };
+function openBlock(token, options) {
+  let tag = BLOCK_TAGS.has(token.tag) ? token.tag : 'div';
+  if (/^h[1-6]$/.test(tag)) tag = `h${Math.min(6, Number(tag[1]) + (options.headingOffset ?? 2))}`;
+  const node = document.createElement(tag);
+  if (tag === 'ol') {
+    const start = Number.parseInt(token.attrGet('start') ?? '1', 10);
+    if (Number.isFinite(start) && start !== 1) node.setAttribute('start', String(start));
   }
-  return best;
+  if (tag === 'th' || tag === 'td') {
+    const align = ALIGN.exec(token.attrGet('style') ?? '');
+    if (align) node.className = `align-${align[1]}`; // a class: inline styles are not allowed
+  }
+  if (tag === 'th') node.setAttribute('scope', 'col');
+  if (tag === 'table') { // wide tables scroll inside the answer
+    const wrap = document.createElement('div');
+    wrap.className = 'table-wrap';
+    wrap.append(node);
+    return { outer: wrap, inner: node };
+  }
+  return { outer: node, inner: node };
 }
 
-function inline(text, parent, options, inLink = false) {
-  let rest = text;
-  while (rest) {
-    const found = earliest(rest);
-    if (!found) {
-      parent.append(document.createTextNode(rest));
-      return;
-    }
-    const { kind, match } = found;
-    if (match.index) parent.append(document.createTextNode(rest.slice(0, match.index)));
-    rest = rest.slice(match.index + match[0].length);
-    switch (kind) {
-      case 'code': {
-        const code = el('code');
-        code.textContent = match[1];
-        parent.append(code);
+function renderInline(tokens, root, options) {
+  const stack = [root];
+  let links = 0; // inside a link, markers stay text and no link nests
+  const top = () => stack[stack.length - 1];
+  for (let i = 0; i < tokens.length; i += 1) {
+    const token = tokens[i];
+    switch (token.type) {
+      case 'text': {
+        let content = token.content;
+        while (tokens[i + 1]?.type === 'text') content += tokens[++i].content;
+        appendText(top(), content, links ? {} : options);
+        break;
+      }
+      case 'softbreak':
+      case 'hardbreak':
+        top().append(document.createElement('br'));
+        break;
+      case 'code_inline': {
+        const code = document.createElement('code');
+        code.textContent = token.content;
+        top().append(code);
         break;
       }
       case 'image': {
-        const replacement = options.image ? options.image(match[1]) : null;
-        if (replacement) parent.append(replacement);
+        const alt = token.children?.length ? plainText(token.children) : token.content;
+        const replacement = options.image ? options.image(alt) : null;
+        if (replacement) top().append(replacement);
         break;
       }
-      case 'link': {
-        const href = inLink ? null : safeHref(match[2], options.allowedHosts || []);
+      case 'link_open': {
+        const href = links ? null : safeHref(token.attrGet('href'));
+        let node;
         if (href) {
-          const a = el('a');
-          a.setAttribute('href', href);
-          a.setAttribute('rel', 'noopener noreferrer');
-          inline(match[1], a, options, true);
-          parent.append(a);
+          node = document.createElement('a');
+          node.setAttribute('href', href);
+          node.setAttribute('rel', 'noopener noreferrer');
         } else {
-          const span = el('span');
-          span.className = 'md-link-removed';
-          inline(match[1], span, options, true);
-          parent.append(span);
+          node = document.createElement('span');
+          node.className = 'md-link-removed';
+        }
+        top().append(node);
+        stack.push(node);
+        links += 1;
+        break;
+      }
+      case 'link_close':
+        if (links) {
+          links -= 1;
+          if (stack.length > 1) stack.pop();
         }
         break;
-      }
-      case 'cite': {
-        const numbers = match[1].split(/\s*[,，、]\s*/).map((n) => Number.parseInt(n, 10));
-        for (const n of numbers) {
-          const node = options.citation ? options.citation(n) : null;
-          parent.append(node || document.createTextNode(`[${n}]`));
-        }
+      case 'strong_open':
+      case 'em_open':
+      case 's_open': {
+        const node = document.createElement(INLINE_TAGS[token.type]);
+        top().append(node);
+        stack.push(node);
         break;
       }
-      case 'strong':
-      case 'em': {
-        const wrapper = el(kind);
-        inline(match[1] ?? match[2] ?? '', wrapper, options, inLink);
-        parent.append(wrapper);
+      case 'strong_close':
+      case 'em_close':
+      case 's_close':
+        if (stack.length > 1) stack.pop();
         break;
-      }
       default:
-        parent.append(el('br'));
+        if (token.content) top().append(document.createTextNode(token.content));
     }
   }
+}
+
+function plainText(tokens) {
+  return tokens.map((token) => (token.children ? plainText(token.children) : token.content || '')).join('');
+}
+
+/** Append `text` to `parent`, turning citation markers into `options.citation` nodes. */
+function appendText(parent, text, options) {
+  if (!options.citation) {
+    parent.append(document.createTextNode(text));
+    return;
+  }
+  let at = 0;
+  for (const match of text.matchAll(MARKER)) {
+    if (match.index > at) parent.append(document.createTextNode(text.slice(at, match.index)));
+    for (const n of match[1].split(/\s*[,，、]\s*/).map((value) => Number.parseInt(value, 10))) {
+      parent.append(options.citation(n) || document.createTextNode(`[${n}]`));
+    }
+    at = match.index + match[0].length;
+  }
+  if (at < text.length) parent.append(document.createTextNode(text.slice(at)));
 }
