@@ -23,6 +23,15 @@ WITHHELD = "This answer is no longer shown: a source it cites is not available t
 _TITLE_CHARS = 80
 
 
+_CHECK_FIELDS = ("refused", "language", "groundedness", "sentences", "dropped_citations")
+
+
+def checks_of(answer: Answer) -> dict[str, Any]:
+    """What is kept of an answer's verification."""
+    shape = answer.as_dict()
+    return {key: shape[key] for key in _CHECK_FIELDS}
+
+
 def visible_message(message: Message, readable: Collection[str]) -> dict[str, Any]:
     """A stored message as its owner may see it now: withheld if any cited document is no
     longer readable (`readable` holds the ids of the cited documents the owner may read)."""
@@ -35,6 +44,7 @@ def visible_message(message: Message, readable: Collection[str]) -> dict[str, An
         "grounded": message.grounded and not withheld,
         "mode": message.mode,
         "citations": [] if withheld else message.citations,
+        **({} if withheld else dict(message.checks or {})),
         "withheld": withheld,
         "channel": message.channel,
         "created_at": iso(message.created_at),
@@ -71,6 +81,7 @@ class Conversations:
                 grounded=answer.grounded,
                 mode=answer.mode,
                 citations=[c.as_dict() for c in answer.citations],
+                checks=checks_of(answer),
                 channel=channel,
             )
             conversation.messages.append(message)

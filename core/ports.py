@@ -5,7 +5,7 @@ They speak Sillok's own types only; no LangChain, Qdrant or FastAPI type crosses
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -138,7 +138,9 @@ class LLMClient(Protocol):
         """The full reply to a chat."""
         ...
 
-    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int | None = None) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[dict[str, str]], max_tokens: int | None = None
+    ) -> Generator[str, None, None]:
         """The reply as it is generated, piece by piece."""
         ...
 

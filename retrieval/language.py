@@ -26,7 +26,7 @@ _TEXTS: dict[str, dict[Language, str]] = {
 
 
 def detect(text: str) -> Language:
-    """"ko" when at least a fifth of the letters are Hangul, else "en"."""
+    """ "ko" when at least a fifth of the letters are Hangul, else "en"."""
     letters = _LETTER.findall(text)
     if not letters:
         return "en"

@@ -6,7 +6,7 @@ REST chat, the OpenAI-compatible endpoint, the CLI and the bots all go through `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Counter
@@ -14,7 +14,7 @@ from prometheus_client import Counter
 from core.acl import Principal
 from core.audit import AuditLog, Shown
 from core.conversations import Conversations
-from core.types import Answer, ScoredChunk
+from core.types import Answer, ScoredChunk, Turn
 from retrieval.answer import AnswerService
 from retrieval.retriever import Retriever
 
@@ -48,15 +48,23 @@ class Asking:
     audit: AuditLog
 
     def ask(
-        self, principal: Principal, question: str, conversation_id: str | None, channel: str
+        self,
+        principal: Principal,
+        question: str,
+        conversation_id: str | None,
+        channel: str,
+        history: Sequence[Turn] = (),
     ) -> Iterator[str | Reply]:
         """Text pieces as they are generated, then the stored `Reply` (always last).
 
-        A conversation id that is not the caller's is refused before anything is retrieved.
+        The conversation's earlier turns (or `history`, from a client that keeps its own, like
+        the OpenAI-compatible endpoint) feed the retrieval of a follow-up. A conversation id
+        that is not the caller's is refused before anything is retrieved.
         """
         if conversation_id is not None:
-            self.conversations.check(principal, conversation_id)
-        for part in self.answers.stream(principal, question):
+            turns = self.answers.history_turns
+            history = [*self.conversations.history(principal, conversation_id, turns), *history]
+        for part in self.answers.stream(principal, question, history):
             if not isinstance(part, Answer):
                 yield part
                 continue
@@ -65,7 +73,12 @@ class Asking:
             )
             shown = [Shown(c.document_id, c.version, c.chunk_id) for c in part.citations]
             detail = {"question": question, "conversation_id": conversation, "message_id": message}
-            self.audit.record(principal, "chat", channel, {**detail, "grounded": part.grounded}, shown)
+            checks = {
+                "grounded": part.grounded,
+                "groundedness": round(part.groundedness, 3),
+                "refused": part.refused,
+            }
+            self.audit.record(principal, "chat", channel, {**detail, **checks}, shown)
             QUESTIONS.labels(channel, part.mode, str(part.grounded).lower()).inc()
             yield Reply(part, conversation, message)
 

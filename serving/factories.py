@@ -101,9 +101,20 @@ def make_retriever(
 def make_answers(
     settings: Settings, retriever: Retriever, llm: LLMClient | None, embedder: Embedder
 ) -> AnswerService:
-    """The answer service every channel uses."""
+    """The answer service every channel uses, every answer checked by the offline verifier
+    (and by the model as judge when the settings ask for it)."""
+    from retrieval.verify import Verifier
+
+    answers = settings.answers
+    verifier = Verifier(embedder, llm if answers.judge else None, answers.min_support)
     return AnswerService(
-        retriever, llm, embedder.count_tokens, settings.llm.context_tokens, settings.retrieval.answer_sources
+        retriever,
+        llm,
+        embedder,
+        verifier,
+        answers,
+        settings.retrieval.answer_sources,
+        settings.llm.max_tokens,
     )
 
 

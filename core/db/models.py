@@ -218,6 +218,8 @@ class Message(Base):
     grounded: Mapped[bool] = mapped_column(Boolean)
     mode: Mapped[str] = mapped_column(String(16))
     citations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # How the answer was checked: refused, language, groundedness, sentences, dropped citations.
+    checks: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     channel: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

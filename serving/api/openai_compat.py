@@ -1,8 +1,11 @@
 """An OpenAI-compatible chat API for internal tools, answered by Sillok with citations.
 
 `POST /v1/chat/completions` answers the last user message with the caller's documents (the
-same ACL filter, history and audit as every channel) and puts the citations in an extra
-`sillok` field; `GET /v1/models` lists the one model, `sillok`.
+same ACL filter and audit as every channel); the earlier user and assistant messages are the
+conversation, so a follow-up is retrieved in context. Client system messages are ignored: the
+rules of a grounded answer are Sillok's. The citations and the verification are in an extra
+`sillok` field. `GET /v1/models` lists the one model, `sillok`; any other name is refused with
+OpenAI's error shape.
 """
 
 from __future__ import annotations
@@ -10,16 +13,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from core.errors import InvalidInput, SillokError
+from core.types import Turn
 from serving import asking
 from serving.api.deps import ContainerDep, CurrentPrincipal
+from serving.api.streaming import sse_stream, started
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 MODEL = "sillok"
@@ -47,24 +51,36 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
     return content or ""
 
 
-def _question(body: CompletionRequest) -> str:
-    users = [_text(m.content).strip() for m in body.messages if m.role == "user"]
-    if not users or not users[-1]:
+def conversation(body: CompletionRequest) -> tuple[str, list[Turn]]:
+    """The last user message, and the earlier user messages with the assistant reply after each."""
+    chat = [(m.role, _text(m.content).strip()) for m in body.messages if m.role in ("user", "assistant")]
+    last = max((i for i, (role, _) in enumerate(chat) if role == "user"), default=None)
+    if last is None or not chat[last][1]:
         raise InvalidInput("the request needs a user message with text")
-    if len(users[-1]) > 8000:
+    if len(chat[last][1]) > 8000:
         raise InvalidInput("the question is longer than 8000 characters")
-    return users[-1]
+    history: list[Turn] = []
+    for i, (role, text) in enumerate(chat[:last]):
+        if role == "user" and text:
+            reply = chat[i + 1][1] if i + 1 < last and chat[i + 1][0] == "assistant" else ""
+            history.append(Turn(text, reply))
+    return chat[last][1], history
+
+
+def unknown_model(name: str) -> JSONResponse:
+    """OpenAI's answer to a model name it does not serve."""
+    error = {
+        "message": f"The model `{name[:100]}` does not exist; this endpoint serves `{MODEL}`.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
+    return JSONResponse({"error": error}, status_code=404)
 
 
 def _sillok_field(reply: asking.Reply) -> dict[str, Any]:
-    answer = reply.answer.as_dict()
-    return {
-        "grounded": answer["grounded"],
-        "mode": answer["mode"],
-        "citations": answer["citations"],
-        "conversation_id": reply.conversation_id,
-        "message_id": reply.message_id,
-    }
+    # `answer` is the checked text, which a streaming client shows in place of the deltas.
+    return reply.answer.as_dict() | {"conversation_id": reply.conversation_id, "message_id": reply.message_id}
 
 
 @router.get("/models")
@@ -76,9 +92,12 @@ def models(_: CurrentPrincipal) -> dict[str, Any]:
 @router.post("/chat/completions", response_model=None)
 def completions(
     body: CompletionRequest, principal: CurrentPrincipal, container: ContainerDep
-) -> dict[str, Any] | StreamingResponse:
+) -> dict[str, Any] | StreamingResponse | JSONResponse:
     """A chat completion; `stream: true` gives `chat.completion.chunk` events and `[DONE]`."""
-    parts = container.asking.ask(principal, _question(body), None, "openai")
+    if body.model != MODEL:
+        return unknown_model(body.model)
+    question, history = conversation(body)
+    parts = container.asking.ask(principal, question, None, "openai", history)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if not body.stream:
         reply = asking.final(parts)
@@ -109,16 +128,17 @@ def completions(
         }
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
-    def events() -> Iterator[str]:
-        yield chunk({"role": "assistant", "content": ""})
-        try:
-            for part in parts:
-                if isinstance(part, asking.Reply):
-                    yield chunk({}, "stop", sillok=_sillok_field(part))
-                else:
-                    yield chunk({"content": part})
-        except SillokError as exc:
-            yield f"data: {json.dumps({'error': {'code': exc.code, 'message': exc.message}})}\n\n"
-        yield "data: [DONE]\n\n"
+    first = True
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+    def render(part: str | asking.Reply) -> str:
+        nonlocal first
+        role: dict[str, Any] = {"role": "assistant"} if first else {}
+        first = False
+        if isinstance(part, asking.Reply):
+            return chunk(role, "stop", sillok=_sillok_field(part))
+        return chunk({**role, "content": part})
+
+    def on_error(exc: SillokError) -> str:
+        return f"data: {json.dumps({'error': {'code': exc.code, 'message': exc.message}})}\n\n"
+
+    return sse_stream(started(parts), render, on_error, end="data: [DONE]\n\n")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -17,6 +16,7 @@ from serving import asking
 from serving.api.bootstrap import ApiServices
 from serving.api.deps import ContainerDep, CurrentPrincipal
 from serving.api.schemas import ChatRequest, SearchRequest
+from serving.api.streaming import sse_stream, started
 from serving.render import search_results
 
 router = APIRouter()
@@ -87,16 +87,16 @@ def chat(
     parts = container.asking.ask(principal, body.message, body.conversation_id, "rest")
     if not body.stream:
         return asking.final(parts).as_dict()
-    first = next(parts)  # an unknown conversation is a 404 before the stream starts
+    # The first part is pulled here: an unknown conversation (404) or a full model (429) is the
+    # HTTP response itself, before the stream starts.
+    return sse_stream(started(parts), _chat_event, _error_event)
 
-    def events() -> Iterator[str]:
-        try:
-            for part in itertools.chain([first], parts):
-                if isinstance(part, asking.Reply):
-                    yield _sse("answer", part.as_dict())
-                else:
-                    yield _sse("delta", {"text": part})
-        except SillokError as exc:
-            yield _sse("error", {"error": {"code": exc.code, "message": exc.message}})
 
-    return StreamingResponse(events(), media_type="text/event-stream")
+def _chat_event(part: str | asking.Reply) -> str:
+    if isinstance(part, asking.Reply):
+        return _sse("answer", part.as_dict())
+    return _sse("delta", {"text": part})
+
+
+def _error_event(exc: SillokError) -> str:
+    return _sse("error", {"error": {"code": exc.code, "message": exc.message}})

@@ -155,19 +155,26 @@ def sync(
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     as_user: Annotated[str, typer.Option("--as", help="Answer as this user.")],
+    conversation: Annotated[
+        str | None, typer.Option(help="Continue this conversation (its id from an earlier --json answer).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """One grounded answer, as that user."""
+    """One checked answer, as that user."""
     container = build_cli()
     principal = container.users.principal(as_user)
-    reply = asking.final(container.asking.ask(principal, question, None, "cli"))
+    reply = asking.final(container.asking.ask(principal, question, conversation, "cli"))
     answer = reply.answer
     if as_json:
         emit_json(reply.as_dict())
         return
     typer.echo(answer.text)
     for c in answer.citations:
-        typer.echo(f"[{c.n}] {c.title}" + (f", p. {c.page}" if c.page else ""))
+        flag = " (contains instructions to AI models)" if c.suspicious else ""
+        typer.echo(f"[{c.n}] {c.title}" + (f", p. {c.page}" if c.page else "") + flag)
+    if not answer.refused:
+        supported = sum(s.supported for s in answer.sentences)
+        typer.echo(f"Checked: {supported} of {len(answer.sentences)} sentences supported by their sources.")
 
 
 @app.command()
