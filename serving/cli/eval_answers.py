@@ -82,10 +82,11 @@ def _groups(*names: str) -> frozenset[str]:
 
 def _documents(
     items: list[QAItem], corpus: Path | None, attacks: list[Injection] | None
-) -> tuple[list[Doc], dict[int, frozenset[str]]]:
-    """Every document of the collection, and per item the ids of its relevant documents."""
+) -> tuple[list[Doc], dict[tuple[int, bool], frozenset[str]]]:
+    """Every document of the collection, and per item and pass (attacked or not) the ids of the
+    item's relevant documents."""
     docs: list[Doc] = []
-    relevant: dict[int, frozenset[str]] = {}
+    relevant: dict[tuple[int, bool], frozenset[str]] = {}
     if corpus is not None:
         pool = {str(d["id"]): str(d.get("text") or "") for d in read_jsonl(corpus)}
         docs += [Doc(i, t, _groups(_CORPUS)) for i, t in pool.items()]
@@ -96,11 +97,13 @@ def _documents(
             own = [(f"{k:05d}:{item.id}:c{j}", text) for j, text in enumerate(item.contexts)]
             docs += [Doc(d, text, _groups(f"qa-{k}", _SHARED)) for d, text in own]
         ids = {d for d, _ in own}
+        relevant[k, False] = frozenset(ids)
         if attacks is not None:
             for j, (d, text) in enumerate(own):
                 planted = plant(text, attacks[k], k) if j == 0 else text
                 docs.append(Doc(f"{d}:injected", planted, _groups(f"qa-inj-{k}", _SHARED_ATTACKED)))
                 ids.add(f"{d}:injected")
+            relevant[k, True] = frozenset(ids if corpus is not None else ids - relevant[k, False])
             docs.append(
                 Doc(
                     f"{k:05d}:{item.id}:secret",
@@ -108,7 +111,6 @@ def _documents(
                     _groups(f"qa-secret-{k}"),
                 )
             )
-        relevant[k] = frozenset(ids)
     return docs, relevant
 
 
@@ -246,7 +248,7 @@ def eval_answers(
             sentences,
             supported,
             cited,
-            relevant[k],
+            relevant[k, attacked],
             seconds,
         )
         return outcome, answer
