@@ -102,13 +102,14 @@ def reply_for(prompt: str) -> str:
     return f"{quote} [1]"
 
 
-def _chunk(model: str, content: str) -> str:
+def _chunk(model: str, content: str, finish: str | None = None) -> str:
+    delta = {"content": content} if content else {}
     body = {
         "id": "scripted",
         "object": "chat.completion.chunk",
         "created": 0,
         "model": model,
-        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}],
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
@@ -142,6 +143,7 @@ def scripted_app() -> FastAPI:
             for piece in re.findall(r"\S+\s*|\s+", text):
                 time.sleep(pause)
                 yield _chunk(model, piece)
+            yield _chunk(model, "", "stop")  # a complete answer says so before [DONE]
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
