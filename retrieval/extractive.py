@@ -143,8 +143,9 @@ def best_sentences(question: str, hits: Sequence[ScoredChunk]) -> list[Extract]:
     return sorted(chosen, key=lambda e: e.n)
 
 
-def render(extracts: Sequence[Extract], language: Language = "en") -> str:
-    """The extractive answer text in the asker's language: a label, then each sentence quoted
-    with its citation."""
-    lines = [f"> {neutralise(e.sentence)} [{e.n}]" for e in extracts]
-    return say("extracted", language) + "\n\n" + "\n>\n".join(lines)
+def render(extracts: Sequence[Extract], language: Language | None = None) -> str:
+    """Each sentence quoted with its citation; with a `language`, after the label in it
+    (`say("extracted", language)`). The answer service renders without one and adds the label
+    after verification, so the label is not checked as a claim."""
+    quoted = "\n>\n".join(f"> {neutralise(e.sentence)} [{e.n}]" for e in extracts)
+    return quoted if language is None else f"{say('extracted', language)}\n\n{quoted}"
