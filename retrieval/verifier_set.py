@@ -21,16 +21,19 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from retrieval import claims
 from retrieval.language import Language
-from retrieval.verify import answer_sentences, content_terms
+from retrieval.verify import COSINE_FLOOR, Model, Signals, answer_sentences, combine, content_terms
 
 MIN_GOLD_COVERAGE = 0.6  # ASQA and Allganize gold sentences kept as supported
 MIN_TERMS = 3  # sentences with fewer content terms are too slight to label
+MIN_PRECISION = 0.9  # a "supported" verdict is what lets a reader rely on a sentence
 KORQUAD_ITEMS = 400  # KorQuAD's sentences are verbatim; keep them from outweighing Allganize
 
 
@@ -53,6 +56,7 @@ class _Gold:
     passages: tuple[str, ...]
     group: str
     answer: str | None = None  # the exact answer span inside the sentence (KorQuAD)
+    document: str = ""  # the source file: a distractor comes from another one
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, object]]:
@@ -105,10 +109,11 @@ def _allganize(folder: Path) -> list[_Gold]:
         passages = tuple(pages[str(d)] for d in item["gold_doc_ids"] if str(d) in pages)  # type: ignore[attr-defined]
         if not passages:
             continue
+        files = ",".join(sorted(str(s).rsplit(" - ", 1)[0] for s in item.get("gold_source_ids") or []))  # type: ignore[attr-defined]
         for answer in item["answers"]:  # type: ignore[attr-defined]
             for sentence, _ in answer_sentences(str(answer)):
                 if _supported_enough(sentence, passages):
-                    out.append(_Gold(sentence, passages, f"allganize:{item['id']}"))
+                    out.append(_Gold(sentence, passages, f"allganize:{item['id']}", document=files))
     return out
 
 
@@ -137,7 +142,8 @@ def _korquad(folder: Path, rng: random.Random) -> list[_Gold]:
         if (str(item["doc_id"]), begin) in used or len(content_terms(text[begin:end])) < MIN_TERMS:
             continue
         used.add((str(item["doc_id"]), begin))
-        out.append(_Gold(text[begin:end].strip(), (text,), f"korquad:{item['doc_id']}", answer))
+        article = str(item["doc_id"]).rsplit("-", 1)[0]
+        out.append(_Gold(text[begin:end].strip(), (text,), f"korquad:{item['doc_id']}", answer, article))
         if len(out) >= KORQUAD_ITEMS:
             break
     return out
@@ -156,15 +162,16 @@ def _changed_number(written: str, rng: random.Random) -> str | None:
     return written[:position] + str(new) + written[position + 1 :]
 
 
-def _perturb(gold: _Gold, names: list[str], rng: random.Random) -> str | None:
+def _perturb(gold: _Gold, names: list[str], articles: dict[str, set[str]], rng: random.Random) -> str | None:
     """The sentence with one fact changed so that its passages no longer state it."""
     found = claims.evidence(gold.passages)
     if gold.answer and gold.answer in gold.sentence:
         text = "\n".join(gold.passages)
         replacement = _changed_number(gold.answer, rng) if re.search(r"\d", gold.answer) else None
-        if replacement is None:
+        if replacement is None:  # another answer from the same article, else from any
             others = [n for n in names if n not in text and not re.search(r"\d", n)]
-            replacement = rng.choice(others) if others else None
+            near = [n for n in others if gold.document in articles.get(n, ())]
+            replacement = rng.choice(near or others) if others else None
         return gold.sentence.replace(gold.answer, replacement, 1) if replacement else None
     candidates = [f for f in claims.facts(gold.sentence) if claims.agrees(f, found)]
     rng.shuffle(candidates)
@@ -193,7 +200,8 @@ def _distractor(gold: _Gold, pool: list[_Gold]) -> tuple[str, ...] | None:
     wanted = content_terms(gold.sentence)
     best: tuple[float, tuple[str, ...]] | None = None
     for other in pool:
-        if other.group == gold.group or gold.sentence in "\n".join(other.passages):
+        same = other.group == gold.group or (gold.document and other.document == gold.document)
+        if same or gold.sentence in "\n".join(other.passages):
             continue
         overlap = len(wanted & _passage_terms(other.passages)) / max(len(wanted), 1)
         if best is None or overlap > best[0]:
@@ -228,10 +236,14 @@ def _language_pairs(
     out: list[Pair] = []
     for dataset, golds in golds_by_set.items():
         names = _names(golds)
+        articles: dict[str, set[str]] = {}
+        for gold in golds:
+            if gold.answer:
+                articles.setdefault(gold.answer, set()).add(gold.document)
         pool = golds if len({g.group for g in golds}) > 1 else []
         for i, gold in enumerate(golds):
             out.append(Pair(gold.sentence, gold.passages, True, language, dataset, "gold", gold.group))
-            changed = _perturb(gold, names, rng) if i % 2 == 0 else None
+            changed = _perturb(gold, names, articles, rng) if i % 2 == 0 else None
             if changed is not None:
                 out.append(Pair(changed, gold.passages, False, language, dataset, "perturbed", gold.group))
                 continue
@@ -260,3 +272,79 @@ def held_out(pair: Pair, seed: int = 7) -> bool:
 def split(pairs: list[Pair], seed: int = 7) -> tuple[list[Pair], list[Pair]]:
     """The calibration and held-out halves."""
     return [p for p in pairs if not held_out(p, seed)], [p for p in pairs if held_out(p, seed)]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Precision, recall and F1 of "supported" verdicts on a set of pairs."""
+
+    precision: float
+    recall: float
+    f1: float
+    pairs: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Rounded, for reports."""
+        return {
+            "precision": round(self.precision, 3),
+            "recall": round(self.recall, 3),
+            "f1": round(self.f1, 3),
+            "pairs": self.pairs,
+        }
+
+
+def scores(predicted: Sequence[bool], labels: Sequence[bool]) -> Scores:
+    """How the verdicts compare with the labels."""
+    hits = sum(p and y for p, y in zip(predicted, labels, strict=True))
+    precision = hits / max(sum(predicted), 1)
+    recall = hits / max(sum(labels), 1)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Scores(precision, recall, f1, len(labels))
+
+
+def _features(signals: Signals, use_cosine: bool) -> list[float]:
+    cosine = max(0.0, (signals.cosine - COSINE_FLOOR) / (1.0 - COSINE_FLOOR)) if use_cosine else 0.0
+    return [signals.coverage, signals.window, cosine, 1.0]
+
+
+def _logistic(rows: list[list[float]], labels: list[bool], iterations: int = 40) -> list[float]:
+    """Weights by Newton's method with a little L2 (the columns are few and bounded)."""
+    x = np.array(rows)
+    y = np.array(labels, dtype=float)
+    w = np.zeros(x.shape[1])
+    ridge = 1e-2 * np.eye(x.shape[1])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -50, 50)))
+        gradient = x.T @ (p - y) + ridge @ w
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + ridge
+        w -= np.linalg.solve(hessian, gradient)
+    return [float(v) for v in w]
+
+
+def calibrate(
+    signals: Sequence[Signals], labels: Sequence[bool], use_cosine: bool, min_precision: float = MIN_PRECISION
+) -> Model:
+    """The support model fitted on calibration pairs, and its threshold.
+
+    The weights are fitted on the pairs whose facts all agree (the fact penalty decides the
+    others); a negative similarity weight is dropped. The threshold is the one with the best F1
+    among those reaching `min_precision` on all pairs (the best F1 when none does).
+    """
+    agreeing = [i for i, s in enumerate(signals) if s.missing == 0]
+    rows = [_features(signals[i], use_cosine) for i in agreeing]
+    wanted = [labels[i] for i in agreeing]
+    w = _logistic(rows, wanted)
+    if w[2] < 0 or not use_cosine:
+        w = _logistic([[r[0], r[1], r[3]] for r in rows], wanted)
+        w = [w[0], w[1], 0.0, w[2]]
+    model = Model(coverage=w[0], window=w[1], cosine=w[2], bias=w[3], threshold=0.5)
+    support = [combine(s, model) for s in signals]
+    best: tuple[bool, float, float] | None = None
+    for step in range(5, 96):
+        threshold = step / 100
+        result = scores([v >= threshold for v in support], list(labels))
+        key = (result.precision >= min_precision, result.f1, -threshold)
+        if best is None or key > best:
+            best = key
+    assert best is not None
+    return Model(w[0], w[1], w[2], w[3], round(-best[2], 2))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from core.errors import SillokError
@@ -208,9 +208,15 @@ class Verifier:
     """Checks each sentence of an answer against the passages it cites (see the module doc)."""
 
     def __init__(
-        self, embedder: Embedder | None, judge: LLMClient | None = None, min_support: float | None = None
+        self,
+        embedder: Embedder | None,
+        judge: LLMClient | None = None,
+        min_support: float | None = None,
+        *,
+        embed_all: bool = False,
     ) -> None:
         self._embedder = embedder
+        self._embed_all = embed_all  # measure similarity even where it cannot change a verdict
         self._judge = judge
         self.model = WITH_EMBEDDER if embedder is not None else LEXICAL_ONLY
         self._threshold = self.model.threshold if min_support is None else min_support
@@ -221,8 +227,23 @@ class Verifier:
         return self._threshold
 
     def signals(self, sentence: str, cited: Sequence[str]) -> Signals:
-        """The evidence for one sentence against the texts of its cited passages."""
-        return self._measure([(sentence, tuple(range(1, len(cited) + 1)))], list(cited))[0].signals
+        """The evidence for one sentence against the texts of its cited passages (similarity
+        measured even where it could not change the verdict, for calibration)."""
+        return self._measure([(sentence, tuple(range(1, len(cited) + 1)))], list(cited), every=True)[
+            0
+        ].signals
+
+    def undecided(self, signals: Signals) -> bool:
+        """Whether the similarity could still change the verdict on a sentence with `signals`.
+
+        Its term adds between 0 and `model.cosine` to the logit, so outside that band the
+        verdict is known without embedding anything.
+        """
+        if self._embedder is None or self.model.cosine <= 0:
+            return False
+        low = combine(replace(signals, cosine=COSINE_FLOOR), self.model)
+        high = combine(replace(signals, cosine=1.0), self.model)
+        return low < self._threshold <= high
 
     def verify(self, answer_text: str, sources: Sequence[ScoredChunk]) -> Verification:
         """Check every sentence of `answer_text`; `[n]` refers to `sources[n-1]`."""
@@ -249,8 +270,11 @@ class Verifier:
         share = sum(s.supported for s in checked) / total if total else 0.0
         return Verification(share, tuple(checked), {n: (a, b) for n, (a, b, _) in sorted(spans.items())})
 
-    def _measure(self, sentences: list[tuple[str, tuple[int, ...]]], texts: list[str]) -> list[_Measured]:
-        """Signals of each checkable sentence, with each cited source's best window."""
+    def _measure(
+        self, sentences: list[tuple[str, tuple[int, ...]]], texts: list[str], every: bool = False
+    ) -> list[_Measured]:
+        """Signals of each checkable sentence, with each cited source's best window; similarity
+        only for the sentences whose verdict it could change (or `every` one)."""
         claims_: list[_Claim] = []
         for sentence, cited in sentences:
             wanted = content_terms(sentence)
@@ -261,47 +285,62 @@ class Verifier:
             claims_.append(_Claim(sentence, valid, wanted, count))
         windows: dict[int, list[_Window]] = {}
         chosen: dict[tuple[int, int], _Window] = {}  # (claim, source) -> its best-covering window
+        lexical: list[Signals] = []
         for i, claim in enumerate(claims_):
             for n in claim.cited:
                 if n not in windows:
                     windows[n] = _windows(texts[n - 1])
                 chosen[i, n] = max(windows[n], key=lambda w: (_share(claim.terms, w.terms), w.start - w.end))
-        cosines = self._cosines(claims_, chosen, texts)
+            lexical.append(self._lexical(claim, [chosen[i, n] for n in claim.cited], windows, texts))
+        wanted_cosine = [
+            i
+            for i, c in enumerate(claims_)
+            if c.cited and (every or self._embed_all or self.undecided(lexical[i]))
+        ]
+        cosines = self._cosines(claims_, wanted_cosine, chosen, texts)
         out: list[_Measured] = []
         for i, claim in enumerate(claims_):
-            if not claim.cited:
-                out.append(_Measured(Signals(0.0, 0.0, 0.0, claim.facts, claim.facts), claim, {}))
-                continue
-            have = frozenset().union(*(w.terms for n in claim.cited for w in windows[n]))
-            found = claims.evidence(texts[n - 1] for n in claim.cited)
-            lacking = len(claims.missing(claim.text, found))
-            shares = {n: _share(claim.terms, chosen[i, n].terms) for n in claim.cited}
-            coverage = _share(claim.terms, have) if claim.terms else 1.0 - lacking / max(claim.facts, 1)
-            window = max(shares.values()) if claim.terms else coverage
             cosine = max((cosines.get((i, n), 0.0) for n in claim.cited), default=0.0)
-            best = {
-                n: (chosen[i, n].start, chosen[i, n].end, shares[n] + cosines.get((i, n), 0.0))
-                for n in claim.cited
-                if shares[n] > 0
-            }
-            out.append(_Measured(Signals(coverage, window, cosine, lacking, claim.facts), claim, best))
+            best = {}
+            for n in claim.cited:
+                share = _share(claim.terms, chosen[i, n].terms)
+                if share > 0:
+                    best[n] = (chosen[i, n].start, chosen[i, n].end, share + cosines.get((i, n), 0.0))
+            out.append(_Measured(replace(lexical[i], cosine=cosine), claim, best))
         return out
 
+    @staticmethod
+    def _lexical(
+        claim: _Claim, chosen: list[_Window], windows: dict[int, list[_Window]], texts: list[str]
+    ) -> Signals:
+        """Coverage and fact agreement of one claim against its cited passages."""
+        if not claim.cited:
+            return Signals(0.0, 0.0, 0.0, claim.facts, claim.facts)
+        have = frozenset().union(*(w.terms for n in claim.cited for w in windows[n]))
+        lacking = len(claims.missing(claim.text, claims.evidence(texts[n - 1] for n in claim.cited)))
+        if not claim.terms:
+            agreeing = 1.0 - lacking / max(claim.facts, 1)
+            return Signals(agreeing, agreeing, 0.0, lacking, claim.facts)
+        window = max(_share(claim.terms, w.terms) for w in chosen)
+        return Signals(_share(claim.terms, have), window, 0.0, lacking, claim.facts)
+
     def _cosines(
-        self, claims_: list[_Claim], chosen: dict[tuple[int, int], _Window], texts: list[str]
+        self,
+        claims_: list[_Claim],
+        which: list[int],
+        chosen: dict[tuple[int, int], _Window],
+        texts: list[str],
     ) -> dict[tuple[int, int], float]:
-        """e5 cosine of each (claim, source) pair's chosen window; one passage batch per answer."""
-        if self._embedder is None or not chosen:
+        """e5 cosine of the chosen windows of claims `which`; one passage batch per answer."""
+        if self._embedder is None or not which:
             return {}
-        keys = sorted({(n, w.start, w.end) for (_, n), w in chosen.items()})
+        keys = sorted({(n, chosen[i, n].start, chosen[i, n].end) for i in which for n in claims_[i].cited})
         vectors = self._embedder.embed_passages([texts[n - 1][a:b] for n, a, b in keys])
         by_window = dict(zip(keys, vectors, strict=True))
         out: dict[tuple[int, int], float] = {}
-        for i, claim in enumerate(claims_):
-            if not claim.cited:
-                continue
-            query = self._embedder.embed_query(claim.text)
-            for n in claim.cited:
+        for i in which:
+            query = self._embedder.embed_query(claims_[i].text)
+            for n in claims_[i].cited:
                 w = chosen[i, n]
                 vector = by_window[n, w.start, w.end]
                 out[i, n] = sum(a * b for a, b in zip(query, vector, strict=True))
