@@ -17,8 +17,11 @@ from core.errors import InvalidInput, SillokError
 from serving import asking
 from serving.cli.audit import audit_app
 from serving.cli.bench import bench_app
+from serving.cli.bench_serve import bench_serve
 from serving.cli.bootstrap import build_cli
 from serving.cli.console import emit_json, err
+from serving.cli.eval_answers import eval_answers
+from serving.cli.eval_verifier import eval_verifier
 from serving.cli.evaluate import eval_app
 from serving.cli.ingest import ingest_paths, sync_connectors
 from serving.cli.reindex import reindex
@@ -28,6 +31,9 @@ from serving.render import search_results
 app = typer.Typer(help="Sillok: private answers over company documents.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+eval_app.command("answers")(eval_answers)
+eval_app.command("verifier")(eval_verifier)
+bench_app.command("serve")(bench_serve)
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 app.command("reindex")(reindex)
