@@ -1,14 +1,14 @@
 """A scripted OpenAI-compatible chat server on localhost, so the browser sees real token streams.
 
 It answers from the prompt it is given, the way a well-behaved model would: it quotes the
-beginning of source 1 and cites it as [1], word by word with a short pause. A question that
-contains `ECHO` gets every source and the question back verbatim (to carry hostile text into
-an answer); `FORMAT` gets that quote as Markdown (emphasis, a table, a list, inline code) with a
-remote image and a link to another host; `EMBELLISH` gets the quote plus a sentence no source
-states; a question about Mars (or 화성), or a prompt without sources, gets the refusal sentence
-in the question's language. A request to rewrite a follow-up question (no sources, a
-conversation) gets the last question joined to the one before it. Non-streaming requests get
-the same text as one JSON completion.
+beginning of source 1 and cites it as [1] after every sentence, word by word with a short
+pause. A question that contains `ECHO` gets every source and the question back verbatim (to
+carry hostile text into an answer); `FORMAT` gets the first sentence as Markdown (emphasis, a
+table, a list, inline code) with a remote image and a link to another host; `EMBELLISH` gets
+the quote plus a sentence no source states; a question about Mars (or 화성), or a prompt
+without sources, gets the refusal sentence in the question's language. A request to rewrite a
+follow-up question (no sources, a conversation) gets the last question joined to the one
+before it. Non-streaming requests get the same text as one JSON completion.
 """
 
 from __future__ import annotations
@@ -57,15 +57,20 @@ def rewrite_for(prompt: str) -> str | None:
     return f"{last.group(1).strip()} {previous}".strip()
 
 
-def _quote(text: str) -> str:
-    quote = " ".join(text.split())
-    sentences = SENTENCE_END.split(quote)
-    picked = sentences[0]
+def _sentences(text: str) -> list[str]:
+    """The first sentences of `text`, about `QUOTE_CHARS` long in all."""
+    sentences = SENTENCE_END.split(" ".join(text.split()))
+    picked = [sentences[0][:400].rstrip()]
     for sentence in sentences[1:]:
-        if len(picked) >= QUOTE_CHARS:
+        if sum(len(p) for p in picked) >= QUOTE_CHARS:
             break
-        picked = f"{picked} {sentence}"
-    return picked[:400].rstrip()
+        picked.append(sentence[:400].rstrip())
+    return picked
+
+
+def _quote(text: str) -> str:
+    """The first sentences of `text`, each citing source 1."""
+    return " ".join(f"{sentence} [1]" for sentence in _sentences(text))
 
 
 def reply_for(prompt: str) -> str:
@@ -83,7 +88,7 @@ def reply_for(prompt: str) -> str:
         return f"{echoed}\n\n{question}"
     quote = _quote(first)
     if "FORMAT" in question:
-        plain = quote.replace("|", " ")
+        plain = _sentences(first)[0].replace("|", " ")
         words = plain.split()
         return "\n".join(
             [
@@ -98,8 +103,8 @@ def reply_for(prompt: str) -> str:
             ]
         )
     if "EMBELLISH" in question:
-        return f"{quote} [1] {UNSUPPORTED_CLAIM}"
-    return f"{quote} [1]"
+        return f"{quote} {UNSUPPORTED_CLAIM}"
+    return quote
 
 
 def _chunk(model: str, content: str, finish: str | None = None) -> str:
