@@ -134,6 +134,11 @@ class LLMClient(Protocol):
         exposes none)."""
         ...
 
+    def check_capacity(self) -> None:
+        """Return when a generation could start now; raise `Overloaded` (after the short queue
+        wait) when every slot is busy, so a request is refused before its other work."""
+        ...
+
     def complete(self, messages: Sequence[dict[str, str]], max_tokens: int | None = None) -> str:
         """The full reply to a chat."""
         ...

@@ -154,15 +154,16 @@ class AnswerSettings(BaseModel):
     Every answer sentence is checked against the passages it cites; `unsupported` says whether
     sentences below `min_support` are removed from the answer (`drop`) or kept and marked
     (`mark`). `min_support` None takes the verifier's calibrated threshold. Below
-    `min_relevance` (the share of the question's terms the best passage covers, or its meaning
-    when no term matches) Sillok says it cannot answer instead of guessing. `judge` lets the
+    `min_relevance` (the share of the question's terms the best passage covers) no generation
+    is started and Sillok says it cannot answer; the extractive answerer judges each sentence
+    itself. `judge` lets the
     configured model also judge support. `history_turns` earlier questions feed a follow-up's
     retrieval.
     """
 
     unsupported: Literal["drop", "mark"] = "drop"
     min_support: float | None = Field(default=None, ge=0.0, le=1.0)
-    min_relevance: float = Field(default=0.3, ge=0.0, le=1.0)
+    min_relevance: float = Field(default=0.15, ge=0.0, le=1.0)
     judge: bool = False
     history_turns: int = Field(default=4, ge=0, le=50)
 

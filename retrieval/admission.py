@@ -73,14 +73,26 @@ class Admission:
     def acquire(self) -> Slot:
         """A slot, or `Overloaded` when none frees within the queue timeout."""
         with self._freed:
-            if not self._freed.wait_for(lambda: self._in_use < self.max_concurrent, self.queue_timeout_s):
-                busy = self._in_use
-                mean = self._mean_hold_s
-            else:
+            if self._wait_for_free():
                 self._in_use += 1
                 return Slot(self)
-        retry = max(1, min(MAX_RETRY_AFTER_S, math.ceil(mean / self.max_concurrent)))
-        raise Overloaded(
+        raise self._overloaded()
+
+    def check(self) -> None:
+        """Return when a slot is free (without taking it), or raise `Overloaded` after the queue
+        timeout: lets a request that would be refused anyway stop before doing its other work."""
+        with self._freed:
+            if self._wait_for_free():
+                return
+        raise self._overloaded()
+
+    def _wait_for_free(self) -> bool:
+        return self._freed.wait_for(lambda: self._in_use < self.max_concurrent, self.queue_timeout_s)
+
+    def _overloaded(self) -> Overloaded:
+        retry = self.retry_after()
+        busy = self.in_use
+        return Overloaded(
             f"{self._what} is busy ({busy} answers in progress); try again in {retry} s", retry_after=retry
         )
 

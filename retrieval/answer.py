@@ -145,15 +145,18 @@ class AnswerService:
             raise Unauthenticated("an answer requires an authenticated principal")
         language = detect(question)
         mode = "llm" if self._llm is not None else "extractive"
+        if self._llm is not None:
+            self._llm.check_capacity()  # an overloaded model refuses at once, not after retrieval
         query = standalone(question, history[-self._settings.history_turns :], self._llm)
         hits = self._retriever.search(principal, query, self._sources)
-        if not hits or relevance(query, hits) < self._settings.min_relevance:
+        if not hits:
             yield from self._refuse(language, mode)
-            return
-        if self._llm is None:
+        elif self._llm is None:  # the extractive answerer judges answerability per sentence
             yield from self._extractive(query, hits, language)
-            return
-        yield from self._generate(self._llm, question, query, hits, language)
+        elif relevance(query, hits) < self._settings.min_relevance:
+            yield from self._refuse(language, mode)  # not worth a generation
+        else:
+            yield from self._generate(self._llm, question, query, hits, language)
 
     def _refuse(
         self, language: Language, mode: str, sentences: tuple[SentenceSupport, ...] = (), dropped: int = 0

@@ -194,6 +194,10 @@ class OpenAICompatibleLLM:
 
     # Generation
 
+    def check_capacity(self) -> None:
+        """Return when a generation slot is free, else raise `Overloaded` after the queue wait."""
+        self.admission.check()
+
     def complete(self, messages: Sequence[dict[str, str]], max_tokens: int | None = None) -> str:
         """The full reply, within the total timeout."""
         s = self._settings

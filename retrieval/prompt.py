@@ -20,6 +20,7 @@ Rules:
 - Answer in the language of the question. Be concise."""
 
 REFUSAL = say("refusal", "en")
+EXACT_ABOVE = 0.8  # share of the budget above which the local estimate is checked exactly
 
 
 def system_prompt(language: Language) -> str:
@@ -62,8 +63,9 @@ def build_prompt(
     """Number the best sources that fit `budget_tokens` and wrap them with the question.
 
     Sources are fitted with `count_tokens` (cheap, local); when `exact_count` (the served
-    model's tokenizer) is given, the assembled prompt is counted once with it and the last
-    sources are dropped until it fits.
+    model's tokenizer, one request to the model server) is given and the estimate comes near
+    the budget, the assembled prompt is counted with it and the last sources are dropped until
+    it fits.
     """
     blocks: list[str] = []
     spent = count_tokens(system_prompt(language)) + count_tokens(question)
@@ -75,7 +77,7 @@ def build_prompt(
         blocks.append(block)
         spent += cost
     messages = _assemble(question, blocks, language)
-    if exact_count is not None:
+    if exact_count is not None and spent > EXACT_ABOVE * budget_tokens:
         while blocks and exact_count("\n".join(m["content"] for m in messages)) > budget_tokens:
             blocks.pop()
             messages = _assemble(question, blocks, language)

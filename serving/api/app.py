@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI
 
 from serving.api import admin, audit, auth, conversations, documents, openai_compat, webui
@@ -16,6 +20,15 @@ from serving.metrics import register_ingestion_metrics
 
 _MULTIPART_SLACK = 1_000_000  # field names, boundaries and the ACL around the file
 UPLOAD_ROUTES = frozenset({("POST", "/api/v1/documents")})  # multipart, streamed to disk
+# Sync routes and every pull of an answer stream run in the thread pool; anyio's default of 40
+# would queue the twenty-first concurrent chat behind the others' pieces.
+API_THREADS = 200
+
+
+@asynccontextmanager
+async def _threads(_: FastAPI) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
+    yield
 
 
 def create_app(container: ApiServices) -> FastAPI:
@@ -26,6 +39,7 @@ def create_app(container: ApiServices) -> FastAPI:
         description="Private answers over company documents, with per-user access control.",
         docs_url=None,  # the interactive pages load scripts from a CDN; the schema is at /openapi.json
         redoc_url=None,
+        lifespan=_threads,
     )
     app.state.container = container
     install_error_handlers(app)

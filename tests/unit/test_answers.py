@@ -59,6 +59,9 @@ class ScriptedLLM:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
+    def check_capacity(self) -> None:
+        pass
+
     def complete(self, messages: Sequence[dict[str, str]], max_tokens: int | None = None) -> str:
         return "How many days of parental leave do contractors get?"
 
@@ -201,9 +204,16 @@ def test_prompt_numbers_sources_within_the_budget_and_fences_them() -> None:
 
 def test_the_served_model_tokenizer_has_the_last_word_on_the_budget() -> None:
     hits = [hit(i, "word " * 50) for i in range(1, 6)]
-    budget = 2 * (RULES + 2 * 60)  # the estimate fits all five; the exact count, twice as high, two
-    prompt = build_prompt("q?", hits, words, budget, exact_count=lambda t: 2 * words(t))
-    assert len(prompt.sources) == 2
+    budget = RULES + 5 * 60  # the local estimate fits all five, near the budget
+
+    def exact(text: str) -> int:
+        return words(text) + 120  # the served model counts more
+
+    prompt = build_prompt("q?", hits, words, budget, exact_count=exact)
+    assert 0 < len(prompt.sources) < 5
+    assert exact("\n".join(m["content"] for m in prompt.messages)) <= budget
+    roomy = build_prompt("q?", hits, words, 10 * budget, exact_count=lambda t: 1 / 0)  # type: ignore[arg-type,return-value]
+    assert len(roomy.sources) == 5  # far below the budget, the model server is not asked
 
 
 def test_the_refusal_sentence_in_the_prompt_is_in_the_asker_language() -> None:

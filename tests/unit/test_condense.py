@@ -28,6 +28,9 @@ class Model:
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
+    def check_capacity(self) -> None:
+        pass
+
     def complete(self, messages: Sequence[dict[str, str]], max_tokens: int | None = None) -> str:
         if self.reply is None:
             raise DependencyUnavailable("down")
