@@ -3,9 +3,10 @@
 Every number is reduced to its value, so the written forms of one quantity agree: "$2,099.00",
 "$2099.00" and "$2 099" are 2099; "1,000억원", "1000억 원" and "100 billion won" are 1e11;
 "1조 3,000억" is 1.3e12; "15일" and "15 days" are 15; "fifteen" is 15 in a passage. A date is its
-parts, so "2023년 4월 5일", "April 5, 2023" and "2023-04-05" agree. Names are capitalised or
-all-capital Latin words not opening the sentence, and Korean proper nouns found by Kiwi; a name
-agrees when the passage contains it (case aside).
+parts, so "2023년 4월 5일", "April 5, 2023" and "2023-04-05" agree, and a passage's '23년 is 2023.
+Names are capitalised or all-capital Latin words not opening the sentence, and Korean proper
+nouns (and nouns outside Kiwi's dictionary, mostly transliterated names); a name agrees when the
+passage contains it (case aside).
 
 A passage is read leniently (the parts of a compound amount and its plain mantissas count too), a
 sentence strictly, so that a fact a sentence adds or changes is what fails to agree.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Literal
 
 from core.lexical import STOPWORDS, _kiwi
@@ -106,7 +107,8 @@ def _numbers(text: str, lenient: bool) -> list[Fact]:
             word = after.group(1) or after.group(2)
             scale = _KOREAN_SCALES.get(word) or _SCALES[word.lower()]
             end = after.end()
-        fact = Fact("number", mantissa * scale, m.start(), end)
+        year = _short_year(text, m) if scale == 1.0 else None
+        fact = Fact("number", year or mantissa * scale, m.start(), end)
         korean = bool(after and after.group(1)) and scale != 1.0
         joined = previous is not None and korean and not text[previous.end : m.start()].strip()
         if previous is not None and joined and float(previous.value) > float(fact.value):
@@ -121,6 +123,8 @@ def _numbers(text: str, lenient: bool) -> list[Fact]:
         out.append(fact)
         if lenient and scale != 1.0:
             out.append(Fact("number", mantissa, m.start(), m.end()))
+        if lenient and year:
+            out.append(Fact("number", mantissa, m.start(), m.end()))
         previous = fact if korean else None
     words = _WORD_NUMBERS if lenient else _SENTENCE_WORD_NUMBERS
     for m in re.finditer(r"[A-Za-z]+", text):
@@ -134,6 +138,15 @@ def _numbers(text: str, lenient: bool) -> list[Fact]:
     return out
 
 
+def _short_year(text: str, m: re.Match[str]) -> float | None:
+    """The year that '23 or 23년 stands for (2023; '87 is 1987), else None."""
+    if not re.fullmatch(r"\d\d", m.group()):
+        return None
+    marked = text[max(0, m.start() - 1) : m.start()] in ("'", "’", "‘") or text[m.end() : m.end() + 1] == "년"
+    value = int(m.group())
+    return float(2000 + value if value < 50 else 1900 + value) if marked else None
+
+
 def _next_to_number(text: str, start: int, end: int) -> bool:
     """Whether a month name stands beside a day or year ("May 5", "5 May", "May 2023")."""
     after = re.match(r"\.?\s+\d{1,4}\b", text[end:])
@@ -141,9 +154,21 @@ def _next_to_number(text: str, start: int, end: int) -> bool:
     return bool(after or before)
 
 
+@cache
+def _unknown_noun() -> int:
+    """Kiwi's morpheme id of a noun outside its dictionary (mostly transliterated names)."""
+    return int(_kiwi().tokenize("뷁뛣쀍")[0].id)
+
+
 @lru_cache(maxsize=100_000)
 def _korean_names(word: str) -> tuple[str, ...]:
-    return tuple(t.form for t in _kiwi().tokenize(word) if t.tag == "NNP" and len(t.form) > 1)
+    """Proper nouns of one Korean word, and nouns Kiwi does not know (names it has not seen)."""
+    unknown = _unknown_noun()
+    return tuple(
+        t.form
+        for t in _kiwi().tokenize(word)
+        if len(t.form) > 1 and (t.tag == "NNP" or (t.tag == "NNG" and t.id == unknown))
+    )
 
 
 def _names(text: str) -> list[Fact]:

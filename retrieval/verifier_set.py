@@ -6,7 +6,8 @@ Built in memory from the shared evaluation sets, deterministically for a seed:
   (only sentences whose content terms are at least `MIN_GOLD_COVERAGE` in the contexts and whose
   facts all appear there: ASQA's answers partly draw on text outside the given contexts) and BIPIA
   e-mail amounts written as a sentence from the question; Korean: Allganize RAG long-form answers
-  against their gold page (same filter) and the KorQuAD paragraph sentence holding the answer.
+  against their gold page (by terms only, so that the fact check's false alarms on real answers
+  count against recall) and the KorQuAD paragraph sentence holding the answer.
 - unsupported, as many again: half the same sentences against the passages of the most similar
   other item of the same data set (a topical distractor), half with one number, date or name
   changed (the KorQuAD answer itself, elsewhere a fact found by `retrieval.claims`).
@@ -66,13 +67,14 @@ def _jsonl(path: Path) -> Iterator[dict[str, object]]:
                 yield json.loads(line)
 
 
-def _supported_enough(sentence: str, passages: tuple[str, ...]) -> bool:
+def _supported_enough(sentence: str, passages: tuple[str, ...], facts: bool = True) -> bool:
+    """Whether a gold sentence is stated by its passages closely enough to be labelled supported
+    (by its terms, and with `facts` by its facts too)."""
     wanted = content_terms(sentence)
     if len(wanted) < MIN_TERMS:
         return False
-    found = claims.evidence(passages)
-    have = content_terms("\n".join(passages))
-    return len(wanted & have) / len(wanted) >= MIN_GOLD_COVERAGE and not claims.missing(sentence, found)
+    covered = len(wanted & _passage_terms(passages)) / len(wanted) >= MIN_GOLD_COVERAGE
+    return covered and not (facts and claims.missing(sentence, claims.evidence(passages)))
 
 
 def _asqa(folder: Path) -> list[_Gold]:
@@ -112,7 +114,7 @@ def _allganize(folder: Path) -> list[_Gold]:
         files = ",".join(sorted(str(s).rsplit(" - ", 1)[0] for s in item.get("gold_source_ids") or []))  # type: ignore[attr-defined]
         for answer in item["answers"]:  # type: ignore[attr-defined]
             for sentence, _ in answer_sentences(str(answer)):
-                if _supported_enough(sentence, passages):
+                if _supported_enough(sentence, passages, facts=False):  # the fact check is measured
                     out.append(_Gold(sentence, passages, f"allganize:{item['id']}", document=files))
     return out
 
@@ -322,14 +324,19 @@ def _logistic(rows: list[list[float]], labels: list[bool], iterations: int = 40)
 
 
 def calibrate(
-    signals: Sequence[Signals], labels: Sequence[bool], use_cosine: bool, min_precision: float = MIN_PRECISION
+    signals: Sequence[Signals],
+    labels: Sequence[bool],
+    use_cosine: bool,
+    languages: Sequence[str] | None = None,
+    min_precision: float = MIN_PRECISION,
 ) -> Model:
     """The support model fitted on calibration pairs, and its threshold.
 
     The weights are fitted on the pairs whose facts all agree (the fact penalty decides the
     others); a negative similarity weight is dropped. The threshold is the one with the best F1
-    among those reaching `min_precision` on all pairs (the best F1 when none does).
+    among those reaching `min_precision` in every language (the best F1 when none does).
     """
+    languages = languages or ["any"] * len(labels)
     agreeing = [i for i, s in enumerate(signals) if s.missing == 0]
     rows = [_features(signals[i], use_cosine) for i in agreeing]
     wanted = [labels[i] for i in agreeing]
@@ -343,7 +350,15 @@ def calibrate(
     for step in range(5, 96):
         threshold = step / 100
         result = scores([v >= threshold for v in support], list(labels))
-        key = (result.precision >= min_precision, result.f1, -threshold)
+        precise = all(
+            scores(
+                [v >= threshold for v, lang in zip(support, languages, strict=True) if lang == language],
+                [y for y, lang in zip(labels, languages, strict=True) if lang == language],
+            ).precision
+            >= min_precision
+            for language in set(languages)
+        )
+        key = (precise, result.f1, -threshold)
         if best is None or key > best:
             best = key
     assert best is not None

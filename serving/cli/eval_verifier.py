@@ -152,7 +152,9 @@ def eval_verifier(
     pairs = _subset(build(folder, seed), limit, seed)
     signals = _measure(embedder, pairs)
     calibration = [i for i, p in enumerate(pairs) if not held_out(p)]
-    refit = calibrate([signals[i] for i in calibration], [pairs[i].supported for i in calibration], True)
+    labels = [pairs[i].supported for i in calibration]
+    languages = [pairs[i].language for i in calibration]
+    refit = calibrate([signals[i] for i in calibration], labels, True, languages)
     results = {"shipped": _report(WITH_EMBEDDER, signals, pairs), "refit": _report(refit, signals, pairs)}
     metrics: dict[str, object] = {k: v.as_dict() for k, v in results["shipped"].items()}
     metrics.update(

@@ -78,6 +78,7 @@ def test_source_text_brackets_are_not_citations() -> None:
         ("She had three children.", "She and Fox had 3 children."),
         ("Haig served under Ronald Reagan.", "He was Secretary of State under President Ronald Reagan."),
         ("은행법 제8조에 근거한다.", "은행법 제8조에 따라 인가를 받는다."),
+        ("2025년 이후에는 연 2,000만원으로 상향된다.", "’25년 이후 연 2000만원으로 상향"),
     ],
 )
 def test_written_forms_of_one_fact_agree(sentence: str, passage: str) -> None:
@@ -91,6 +92,7 @@ def test_written_forms_of_one_fact_agree(sentence: str, passage: str) -> None:
         ("최저자본금은 2,000억원입니다.", "시중은행은 1,000억원이 필요하다.", "2,000억"),
         ("The rule starts on April 6, 2023.", "2023년 4월 5일부터 시행한다.", "6"),
         ("Employees get 16 days of leave.", "Employees get 15 days of leave.", "16"),
+        ("Employees get 25 days of leave.", "From March 31, 2025 employees get 15 days.", "25"),
         ("Haig served under Jimmy Carter.", "Haig served under President Ronald Reagan.", "Jimmy"),
         ("박지영 팀장이 승인합니다.", "김민수 팀장이 승인합니다.", "박지영"),
     ],
