@@ -60,10 +60,10 @@ class Model:
     threshold: float
 
 
-# Fitted by `sillok eval verifier` on the calibration half (1,310 of 2,438 pairs, seed 7): the threshold is
-# the best F1 with precision >= 0.9 in Korean and in English. The fitted similarity weight was
-# negative (coverage already explains what e5 sees on these pairs), so it is dropped and the
-# verifier embeds nothing until a refit gives similarity a positive weight.
+# Fitted by `sillok eval verifier` on the calibration half (1,310 of 2,438 pairs, seed 7): the
+# threshold is the best F1 with precision >= 0.9 in Korean and in English. The fitted similarity
+# weight was negative (coverage already explains what e5 sees on these pairs), so it is dropped
+# and the verifier embeds nothing until a refit gives similarity a positive weight.
 WITH_EMBEDDER = Model(coverage=7.477, window=0.478, cosine=0.0, bias=-4.289, threshold=0.87)
 LEXICAL_ONLY = Model(coverage=7.477, window=0.478, cosine=0.0, bias=-4.289, threshold=0.87)
 FACT_PENALTY = 0.25  # support multiplier for each number, date, amount or name no cited passage states
