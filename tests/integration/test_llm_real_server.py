@@ -95,6 +95,13 @@ def test_a_streamed_prompt_beyond_the_window_is_context_too_long(server: LlamaSe
         list(llm.stream(too_long(server), max_tokens=16))
 
 
+def test_the_next_question_is_answered_after_a_refused_stream(server: LlamaServer) -> None:
+    llm = client(server, context_tokens=100_000)
+    with pytest.raises((ContextTooLong, DependencyUnavailable)):
+        list(llm.stream(too_long(server), max_tokens=16))
+    assert llm.complete(ask("Say yes."), max_tokens=4).strip()  # not the connection the server dropped
+
+
 def test_closing_a_stream_early_frees_the_server(server: LlamaServer) -> None:
     llm = client(server)
     stream = llm.stream(ask("Write a very long story about a dragon, at least 2000 words."), max_tokens=900)
