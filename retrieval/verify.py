@@ -114,11 +114,14 @@ def _clean(text: str) -> str:
 def answer_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
     """Sentences of an answer (ko/en), each without its [n] markers, with the numbers it cites.
 
-    A sentence cites the markers inside it and those right after it ("... 15 days. [2]"); lines
-    that are only quote markers or blank are no sentences.
+    A sentence cites the markers inside it and those right after it ("... 15 days. [2]"); a
+    sentence without markers of its own cites those of the next cited sentence on its line
+    ("Parental leave. Employees get 90 days. [1]"); lines that are only quote markers or blank
+    are no sentences.
     """
     out: list[tuple[str, tuple[int, ...]]] = []
     for line in text.splitlines():
+        line_start = len(out)
         line = _LINE_PREFIX.sub("", line).strip()
         if not line:
             continue
@@ -142,7 +145,19 @@ def answer_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
             elif cited and out:  # markers alone on a line cite the sentence before
                 previous, numbers = out[-1]
                 out[-1] = (previous, numbers + tuple(n for n in cited if n not in numbers))
+        _inherit_citations(out, line_start)
     return out
+
+
+def _inherit_citations(sentences: list[tuple[str, tuple[int, ...]]], start: int) -> None:
+    """Give the uncited sentences from `start` on the citations of the next cited one."""
+    following: tuple[int, ...] = ()
+    for i in range(len(sentences) - 1, start - 1, -1):
+        sentence, cited = sentences[i]
+        if cited:
+            following = cited
+        elif following:
+            sentences[i] = (sentence, following)
 
 
 @cache
