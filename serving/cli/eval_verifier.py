@@ -163,9 +163,7 @@ def eval_verifier(
     metrics["refit"] = {"model": _model_dict(refit)} | {k: v.as_dict() for k, v in results["refit"].items()}
     if lexical:
         plain = [replace_cosine(s) for s in signals]
-        lexical_refit = calibrate(
-            [plain[i] for i in calibration], [pairs[i].supported for i in calibration], False
-        )
+        lexical_refit = calibrate([plain[i] for i in calibration], labels, False, languages)
         results["lexical only"] = _report(LEXICAL_ONLY, plain, pairs)
         metrics["lexical_only"] = {
             "model": _model_dict(LEXICAL_ONLY),
