@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from core.ports import Embedder
@@ -187,7 +188,7 @@ def eval_verifier(
     if as_json:
         emit_json(metrics)
         return
-    err.print(_table(f"Verifier on held-out pairs (threshold {WITH_EMBEDDER.threshold})", results))
+    Console().print(_table(f"Verifier on held-out pairs (threshold {WITH_EMBEDDER.threshold})", results))
     typer.echo(f"refit model: {_model_dict(refit)}")
     typer.echo(f"verify latency: p50 {p50} ms, p95 {p95} ms ({every_p50} ms p50 embedding every sentence)")
 
