@@ -46,7 +46,8 @@ _lock = threading.Lock()
 
 
 @cache
-def _kiwi() -> Any:
+def kiwi() -> Any:
+    """The one Kiwi morphological analyser of the process (its model loads once)."""
     from kiwipiepy import Kiwi
 
     return Kiwi()
@@ -77,7 +78,7 @@ def english_terms(text: str) -> list[str]:
 
 @lru_cache(maxsize=500_000)
 def _word_terms(word: str) -> tuple[str, ...]:
-    analysed = _kiwi().tokenize(word)
+    analysed = kiwi().tokenize(word)
     return tuple(t.form for t in analysed if t.tag.startswith(_KOREAN_TAGS) and t.form not in _KOREAN_LIGHT)
 
 

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
-from typing import Any, Literal
+from typing import Literal
 
-from core.lexical import STOPWORDS, terms
+from core.lexical import STOPWORDS, kiwi, terms
 
 AnswerType = Literal["money", "date", "number", "name"]
 Role = Literal["payee", "payer"]
@@ -115,13 +114,6 @@ def answer_type(question: str) -> AnswerType | None:
     return None
 
 
-@cache
-def _kiwi() -> Any:
-    from kiwipiepy import Kiwi
-
-    return Kiwi()
-
-
 def _english_entities(question: str) -> list[str]:
     """Runs of capitalised, upper-case or letter-and-digit words; a sentence's first word counts
     only when it is upper-case or holds a digit ("Find the…" is not an entity, "IRS" is)."""
@@ -154,7 +146,7 @@ def _span(question: str, run: list[re.Match[str]]) -> str:
 def _korean_entities(question: str) -> list[str]:
     if not re.search(r"[\uac00-\ud7a3]", question):
         return []
-    return [t.form for t in _kiwi().tokenize(question) if t.tag in _KOREAN_NOUN_TAGS and len(t.form) > 1]
+    return [t.form for t in kiwi().tokenize(question) if t.tag in _KOREAN_NOUN_TAGS and len(t.form) > 1]
 
 
 def _role_in_question(question: str, entity: str) -> Role | None:
@@ -195,7 +187,7 @@ def values(kind: AnswerType, text: str) -> list[str]:
         return [m.group().strip() for m in NUMBER.finditer(text)]
     names = [m.group() for m in _NAME.finditer(text) if m.group().lower() not in STOPWORDS]
     if re.search(r"[\uac00-\ud7a3]", text):
-        names += [t.form for t in _kiwi().tokenize(text) if t.tag == "NNP"]
+        names += [t.form for t in kiwi().tokenize(text) if t.tag == "NNP"]
     return names
 
 

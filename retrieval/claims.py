@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Literal
 
-from core.lexical import STOPWORDS, _kiwi
+from core.lexical import STOPWORDS, kiwi
 
 FactKind = Literal["number", "name"]
 
@@ -157,7 +157,7 @@ def _next_to_number(text: str, start: int, end: int) -> bool:
 @cache
 def _unknown_noun() -> int:
     """Kiwi's morpheme id of a noun outside its dictionary (mostly transliterated names)."""
-    return int(_kiwi().tokenize("뷁뛣쀍")[0].id)
+    return int(kiwi().tokenize("뷁뛣쀍")[0].id)
 
 
 @lru_cache(maxsize=100_000)
@@ -166,7 +166,7 @@ def _korean_names(word: str) -> tuple[str, ...]:
     unknown = _unknown_noun()
     return tuple(
         t.form
-        for t in _kiwi().tokenize(word)
+        for t in kiwi().tokenize(word)
         if len(t.form) > 1 and (t.tag == "NNP" or (t.tag == "NNG" and t.id == unknown))
     )
 
