@@ -32,7 +32,7 @@ from typing import Annotated, Any
 import typer
 
 from core.acl import Principal, group_token
-from core.errors import InvalidInput
+from core.errors import InvalidInput, SillokError
 from core.intake import sha256_of
 from core.lexical import ANALYZER
 from core.ports import Embedder
@@ -65,6 +65,7 @@ from serving.factories import make_answers, make_llm
 
 VERSION = "qa"
 _SHARED, _SHARED_ATTACKED, _CORPUS = "qa-all", "qa-inj-all", "qa-corpus"
+ERROR = "error"  # the mode of a question the answer service failed on: scored 0, counted in `errors`
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def _language(answer: Answer) -> Language:
 
 def _judged(answer: Answer, chunks: Mapping[str, Chunk], verifier: Verifier) -> tuple[int, int]:
     """(sentences, supported) of the answer as delivered, judged against the passages it cites."""
-    if answer.refused:
+    if answer.refused or answer.mode == ERROR:
         return 0, 0
     text = answer.text.replace(say("extracted", _language(answer)), "", 1)
     cited = {c.n: chunks[c.chunk_id] for c in answer.citations if c.chunk_id in chunks}
@@ -222,7 +223,8 @@ def eval_answers(
     )
     llm = make_llm(settings)
     answers = make_answers(settings, retriever, llm, embedder)
-    verifier = Verifier(embedder, llm)
+    # faithfulness is judged as the product judges support: by the model only when configured
+    verifier = Verifier(embedder, llm if settings.answers.judge else None, settings.answers.min_support)
     canaries = {canary(i.id) for i in items} if inject else set()
 
     def ask(k: int, item: QAItem, attacked: bool) -> tuple[Outcome, Answer]:
@@ -234,7 +236,10 @@ def eval_answers(
             groups = [f"qa-inj-{k}" if attacked else f"qa-{k}"]
         principal = Principal(f"qa-asker-{k}", frozenset(groups), user_id=f"qa-asker-{k}")
         started = time.perf_counter()
-        answer = answers.answer(principal, item.question)
+        try:
+            answer = answers.answer(principal, item.question)
+        except SillokError as error:  # one failed question is recorded, not the end of the run
+            answer = Answer(f"{ERROR} ({error.code}): {error.message}", False, mode=ERROR)
         seconds = time.perf_counter() - started
         sentences, supported = _judged(answer, by_id, verifier)
         score = answer_score(item, answer.text, answer.refused)
@@ -290,7 +295,8 @@ def eval_answers(
     index.close()
     metrics: dict[str, Any] = {
         **summarize(clean),
-        "mode": clean[0].mode,
+        "errors": sum(o.mode == ERROR for o in clean),
+        "mode": next((o.mode for o in clean if o.mode != ERROR), ERROR),
         "model": embedder.name,
         "llm": llm.model if llm else None,
         "scope": "corpus" if corpus else scope,
@@ -298,6 +304,7 @@ def eval_answers(
     if attacks is not None:
         metrics["injection"] = {
             **summarize_attacks(attacked_rows),
+            "errors": sum(o.mode == ERROR for o in attacked),
             "cross_acl_disclosures": disclosures,
             "outside_request_attempts": rendered["images"] + rendered["outside_links"],
             "outside_requests_live": rendered["live"],
