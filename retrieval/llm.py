@@ -15,10 +15,9 @@ pool, and a request whose connection is dropped before any byte of the answer is
 (nothing was generated for it).
 
 The context window comes from `GET /v1/models` (vLLM's `max_model_len`) or, once a refusal has
-named it, from the server's own words; tokens are counted by
-the server's tokenizer where it has one (vLLM's `POST /tokenize`, llama-cpp-python's
-`POST /extras/tokenize/count`, llama.cpp's `POST /tokenize`), found once and remembered;
-otherwise `estimate_tokens` over-counts on purpose.
+named it, from the server's own words; tokens are counted by the server's tokenizer where it has
+one (vLLM's `POST /tokenize`, llama-cpp-python's `POST /extras/tokenize/count`, llama.cpp's
+`POST /tokenize`), found once and remembered; otherwise `estimate_tokens` over-counts on purpose.
 """
 
 from __future__ import annotations

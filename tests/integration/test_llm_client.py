@@ -26,7 +26,13 @@ from retrieval.llm import OpenAICompatibleLLM, estimate_tokens, retry_after_s
 from serving.api.errors import install_error_handlers
 from serving.api.streaming import sse_stream, started
 from tests.e2e.helpers import free_port
-from tests.servers.scripted_openai import REPLY, Behaviour, ScriptedOpenAI, scripted_openai
+from tests.servers.scripted_openai import (
+    REPLY,
+    Behaviour,
+    ScriptedOpenAI,
+    dropping_relay,
+    scripted_openai,
+)
 
 pytestmark = pytest.mark.integration
 MESSAGES = [{"role": "user", "content": "How much leave?"}]
@@ -54,7 +60,7 @@ def client(server: ScriptedOpenAI, **settings: Any) -> OpenAICompatibleLLM:
         "timeout_s": 3.0,
     }
     return OpenAICompatibleLLM(
-        LLMSettings(base_url=server.url, model=server.model, **{**defaults, **settings})
+        LLMSettings(**{"base_url": server.url, "model": server.model, **defaults, **settings})
     )
 
 
@@ -269,6 +275,16 @@ def test_a_prompt_over_the_context_window_is_context_too_long(
         llm.complete(MESSAGES)
 
 
+def test_llama_cpp_servers_refusal_without_a_window_is_context_too_long(server: ScriptedOpenAI) -> None:
+    server.reset(
+        status=400, error_message="the request exceeds the available context size, try increasing it"
+    )
+    llm = client(server)
+    with pytest.raises(ContextTooLong, match=r"do not fit the language model's context window$"):
+        llm.complete(MESSAGES)
+    assert llm.context_tokens() == 4096  # nothing learned
+
+
 def test_a_different_bad_request_is_not_mistaken_for_context(server: ScriptedOpenAI) -> None:
     server.reset(status=400, error_message="temperature must be between 0 and 2")
     with pytest.raises(DependencyUnavailable, match="HTTP 400"):
@@ -317,6 +333,76 @@ def test_a_broken_stream_is_dependency_unavailable(
     with pytest.raises(DependencyUnavailable, match=message):
         received.extend(client(server).stream(MESSAGES))
     assert received == PIECES[:2]
+
+
+LLAMA_CPP_PYTHON_OVERFLOW = (
+    "This model's maximum context length is 2048 tokens. However, you requested 2665 tokens "
+    "(2649 in the messages, 16 in the completion). Please reduce the length of the messages or completion."
+)
+
+
+def test_an_empty_stream_over_the_window_is_context_too_long_and_the_window_is_learned(
+    server: ScriptedOpenAI,
+) -> None:
+    # llama-cpp-python streams nothing for a prompt over its window; asked plainly, it says why.
+    server.reset(empty_stream=True, plain_status=400, error_message=LLAMA_CPP_PYTHON_OVERFLOW)
+    llm = client(server)
+    assert llm.context_tokens() == 4096
+    with pytest.raises(ContextTooLong, match="context window of 2048 tokens"):
+        list(llm.stream(MESSAGES, max_tokens=64))
+    streamed, plain = server.requests
+    assert streamed["stream"] is True and streamed["max_tokens"] == 64
+    assert plain["stream"] is False and plain["max_tokens"] == 1 and plain["messages"] == MESSAGES
+    assert llm.context_tokens() == 2048  # below the 4096 that /v1/models reports
+    assert llm.admission.in_use == 0
+    server.reset()
+    assert llm.complete(MESSAGES) == REPLY  # not on the connection the server dropped
+    assert list(llm.stream(MESSAGES)) == PIECES
+
+
+def test_an_empty_stream_the_server_cannot_explain_is_a_broken_answer(server: ScriptedOpenAI) -> None:
+    server.reset(empty_stream=True)
+    llm = client(server)
+    with pytest.raises(DependencyUnavailable, match="broke off before it was complete"):
+        list(llm.stream(MESSAGES))
+    assert [r["stream"] for r in server.requests] == [True, False]
+    assert llm.context_tokens() == 4096
+    server.reset(empty_stream=True, plain_status=500, error_message="model crashed")
+    with pytest.raises(DependencyUnavailable, match="HTTP 500"):
+        list(llm.stream(MESSAGES))
+
+
+def test_a_stream_that_did_not_end_cleanly_leaves_its_connection_out_of_the_pool(
+    server: ScriptedOpenAI,
+) -> None:
+    with dropping_relay(server) as relay:
+        llm = client(server, base_url=relay.url)
+        assert llm.complete(MESSAGES) == llm.complete(MESSAGES) == REPLY
+        assert relay.connections == 1  # a clean answer keeps its connection
+        server.reset(break_off_after=2)  # a body that ends well, but without a finish reason
+        with pytest.raises(DependencyUnavailable, match="broke off"):
+            list(llm.stream(MESSAGES))
+        server.reset()
+        assert llm.complete(MESSAGES) == REPLY
+        assert relay.connections == 2
+
+
+@pytest.mark.parametrize("kind", ["complete", "stream"])
+def test_a_request_dropped_unanswered_is_sent_once_more(server: ScriptedOpenAI, kind: str) -> None:
+    def ask(llm: OpenAICompatibleLLM) -> str:
+        return llm.complete(MESSAGES) if kind == "complete" else "".join(llm.stream(MESSAGES))
+
+    with dropping_relay(server) as relay:
+        llm = client(server, base_url=relay.url)
+        assert ask(llm) == REPLY
+        relay.drop = 1  # the kept-alive connection is closed as the next request arrives
+        assert ask(llm) == REPLY
+        assert relay.dropped == 1 and len(server.requests) == 2
+        relay.drop = 5  # a server that drops every request: sent twice, then a clear error
+        with pytest.raises(DependencyUnavailable, match="connection to the language model broke off"):
+            ask(llm)
+        assert relay.dropped == 3 and len(server.requests) == 2
+        assert llm.admission.in_use == 0
 
 
 def test_the_context_window_comes_from_the_server_once(server: ScriptedOpenAI) -> None:

@@ -1,9 +1,11 @@
 """The OpenAI-compatible client against a real server: llama-cpp-python serving SmolLM2-135M on
 localhost. Streaming, the server's window and tokenizer, over-long prompts, closing a stream
-early and a first-token deadline."""
+early, a first-token deadline and the token estimate against the server's tokenizer."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +16,8 @@ import pytest
 
 from core.errors import ContextTooLong, DependencyUnavailable
 from core.settings import LLMSettings
-from retrieval.llm import OpenAICompatibleLLM
+from retrieval.llm import OpenAICompatibleLLM, estimate_tokens
+from tests.conftest import EVAL
 from tests.e2e.helpers import ci_requires
 from tests.servers.llama import LlamaServer, llama_server, unavailable_reason
 
@@ -93,6 +96,31 @@ def test_a_streamed_prompt_beyond_the_window_is_context_too_long(server: LlamaSe
     llm = client(server, context_tokens=100_000)
     with pytest.raises(ContextTooLong):
         list(llm.stream(too_long(server), max_tokens=16))
+
+
+def test_the_window_named_by_a_refusal_is_remembered(server: LlamaServer) -> None:
+    llm = client(server, context_tokens=100_000)
+    with pytest.raises(ContextTooLong, match=f"{N_CTX} tokens"):
+        list(llm.stream(too_long(server), max_tokens=16))
+    assert llm.context_tokens() == N_CTX
+
+
+def eval_texts(name: str, count: int) -> list[str]:
+    path = EVAL / name / "corpus.jsonl"
+    if not path.is_file():
+        pytest.skip(f"no shared evaluation set at {path}")
+    with path.open(encoding="utf-8") as rows:
+        return [json.loads(row)["text"] for row in itertools.islice(rows, 0, 40 * count, 40)]
+
+
+@pytest.mark.parametrize(("name", "most"), [("ko_rag_allganize", 1.8), ("scifact", 2.4)])
+def test_the_estimate_does_not_undercount_the_servers_tokenizer(
+    server: LlamaServer, name: str, most: float
+) -> None:
+    # SmolLM2's tokenizer has few Korean merges: up to a token per byte of Hangul, digits alone.
+    for text in eval_texts(name, 15):
+        real, estimate = server_count(server, text), estimate_tokens(text)
+        assert real * 0.97 <= estimate <= real * most, text[:200]
 
 
 def test_the_next_question_is_answered_after_a_refused_stream(server: LlamaServer) -> None:

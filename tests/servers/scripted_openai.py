@@ -5,7 +5,8 @@ vLLM (`POST /tokenize` with `prompt`), llama-cpp-python (`POST /extras/tokenize/
 llama.cpp (`POST /tokenize` with `content`). A `Behaviour` scripts each completion: a normal
 stream, a slow first token (before or after the response headers), a stall, a refusal with a
 status and `Retry-After`, a context overflow worded as vLLM words it, a malformed or broken-off
-stream, or a fixed first-token latency for benchmarks with many concurrent streams. It records
+stream, an empty stream on a dropped connection (llama-cpp-python's answer to a prompt over its
+window), or a fixed first-token latency for benchmarks with many concurrent streams. It records
 every request body and notices at once when a client goes away before the end:
 
     with scripted_openai(Behaviour(first_token_delay_s=2)) as server:
@@ -14,12 +15,18 @@ every request body and notices at once when a client goes away before the end:
         assert server.wait_cancelled(1, timeout=1)
 
 Its tokenizer counts whitespace-separated words, so a test can tell it from an estimate.
+
+`dropping_relay(server)` puts a TCP relay in front of it that closes connections unanswered on
+request (a kept-alive connection the server closed, a server that died) and counts connections.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -66,6 +73,8 @@ class Behaviour:
     malformed_after: int | None = None  # a `data:` line that is not JSON
     break_off_after: int | None = None  # end the body without a finish reason or [DONE]
     stream_error_after: int | None = None  # an {"error": ...} event, then the end
+    empty_stream: bool = False  # 200 and the headers, no event at all, then the connection dropped
+    plain_status: int | None = None  # refuse only the completions not streamed (with `error_message`)
     model_id: str = MODEL  # the name /v1/models lists
     context_window: int | None = 4096  # reported as `max_model_len`; None: not reported
     tokenizer: Tokenizer = "vllm"
@@ -112,6 +121,20 @@ class _Played(Exception):
     """The client went away; the script stops."""
 
 
+class _DropConnection(Exception):
+    """Raised after a response so that uvicorn drops the connection (as a failing app does)."""
+
+
+class _QuietDrops(logging.Filter):
+    """Keeps uvicorn from logging the deliberate `_DropConnection` as an application error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], _DropConnection))
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+
+
 class ScriptedStream(Response):
     """A streamed completion played by its behaviour, watching for the client to leave."""
 
@@ -140,6 +163,8 @@ class ScriptedStream(Response):
                 group.cancel_scope.cancel()
                 with self._done:
                     self._done.notify_all()
+        if self._behaviour.empty_stream:
+            raise _DropConnection
 
     async def _play(self, send: Send, gone: anyio.Event) -> None:
         b, exchange = self._behaviour, self._exchange
@@ -160,6 +185,9 @@ class ScriptedStream(Response):
         await pause(b.hold_headers_s)
         headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if b.empty_stream:
+            await body(b"", more=False)
+            return
         await body(_chunk(model, {"role": "assistant", "content": ""}))
         await pause(b.first_token_delay_s)
         for n, piece in enumerate(b.pieces()):
@@ -232,16 +260,17 @@ class ScriptedOpenAI:
             b = self.behaviour
             exchange = Exchange(await request.json())
             self.exchanges.append(exchange)
-            if b.status is not None:
+            status = b.status if exchange.body.get("stream") else b.plain_status or b.status
+            if status is not None:
                 headers = {"Retry-After": b.retry_after} if b.retry_after else {}
                 error = {
                     "message": b.error_message,
                     "type": "BadRequestError",
                     "param": None,
-                    "code": b.status,
+                    "code": status,
                 }
                 content = {"object": "error", **error} if b.error_object else {"error": error}
-                return JSONResponse(content, status_code=b.status, headers=headers)
+                return JSONResponse(content, status_code=status, headers=headers)
             if exchange.body.get("stream"):
                 return ScriptedStream(exchange, b, self._done)
             await anyio.sleep(b.hold_headers_s + b.first_token_delay_s)
@@ -315,3 +344,73 @@ def scripted_openai(behaviour: Behaviour | None = None, **changes: Any) -> Itera
     finally:
         runner.should_exit = True
         thread.join(timeout=10)
+
+
+class DroppingRelay:
+    """A TCP relay on localhost to a server's port; `url` is its address. While `drop` is
+    above 0, a connection on which a request arrives is closed unanswered (and `drop` counted
+    down into `dropped`); `connections` counts the connections clients opened."""
+
+    def __init__(self, target_port: int) -> None:
+        self.drop = 0
+        self.dropped = 0
+        self.connections = 0
+        self._target_port = target_port
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._open: set[socket.socket] = set()
+        threading.Thread(target=self._accept, name="dropping-relay", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop accepting and close every relayed connection."""
+        self._listener.close()
+        with self._lock:
+            for sock in self._open:
+                _cut(sock)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._target_port))
+            with self._lock:
+                self.connections += 1
+                self._open.update((client, upstream))
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket, from_client: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if from_client:
+                    with self._lock:
+                        dropping = self.drop > 0
+                        if dropping:
+                            self.drop -= 1
+                            self.dropped += 1
+                    if dropping:
+                        break
+                target.sendall(data)
+        except OSError:
+            pass
+        _cut(source)
+        _cut(target)
+
+
+def _cut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+@contextmanager
+def dropping_relay(server: ScriptedOpenAI) -> Iterator[DroppingRelay]:
+    """A `DroppingRelay` in front of `server` for the `with` block."""
+    relay = DroppingRelay(int(server.url.rsplit(":", 1)[1]))
+    try:
+        yield relay
+    finally:
+        relay.close()
