@@ -191,7 +191,7 @@ def test_healthz_stays_fast_and_the_log_stays_clean_under_abuse(server: dict[str
 
     uploads, big, malformed = ([o for kind, o in outcomes if kind == k] for k in ("upload", "big", "text"))
     big_status = Counter(o.split(" ")[0] for o in big)
-    assert len(during) >= 10, f"only {len(during)} polls during the attack"
+    assert len(during) >= 5, f"only {len(during)} polls during the attack"
     cuts = statistics.quantiles(during, n=100, method="inclusive")
     slowest = max(float(o.split(" in ")[1].rstrip("s")) for o in big)
     print(
