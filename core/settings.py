@@ -153,7 +153,9 @@ class AnswerSettings(BaseModel):
 
     Every answer sentence is checked against the passages it cites; `unsupported` says whether
     sentences below `min_support` are removed from the answer (`drop`) or kept and marked
-    (`mark`). `min_support` None takes the verifier's calibrated threshold. Below
+    (`mark`); when nothing a model wrote is supported, `fallback` shows the checked extract from
+    the sources instead (`extract`), or the refusal (`refuse`). `min_support` None takes the
+    verifier's calibrated threshold. Below
     `min_relevance` (the share of the question's terms the best passage covers) no generation
     is started and Sillok says it cannot answer; the extractive answerer judges each sentence
     itself. `judge` lets the
@@ -162,6 +164,7 @@ class AnswerSettings(BaseModel):
     """
 
     unsupported: Literal["drop", "mark"] = "drop"
+    fallback: Literal["extract", "refuse"] = "extract"
     min_support: float | None = Field(default=None, ge=0.0, le=1.0)
     min_relevance: float = Field(default=0.15, ge=0.0, le=1.0)
     judge: bool = False

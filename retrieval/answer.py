@@ -10,7 +10,7 @@ relevant is found or nothing in the answer is supported.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import replace
 
@@ -19,7 +19,7 @@ from prometheus_client import Counter
 from core.acl import Principal
 from core.errors import Unauthenticated
 from core.lexical import terms
-from core.ports import Embedder, LLMClient
+from core.ports import LLMClient
 from core.settings import AnswerSettings
 from core.types import Answer, Citation, ScoredChunk, SentenceSupport, Turn
 from retrieval import extractive
@@ -27,12 +27,14 @@ from retrieval.condense import standalone
 from retrieval.language import Language, detect, refusals, say
 from retrieval.prompt import build_prompt
 from retrieval.retriever import Retriever
+from retrieval.tokens import estimate_tokens
 from retrieval.verify import Verification, Verifier
 
 SNIPPET_CHARS = 320
 _MARKER_WITH_SPACE = re.compile(r"(\s*)\[(\d{1,3})\]")
 RESERVED_TOKENS = 64  # chat template and role markers the prompt count does not see
 DROPPED_CITATIONS = Counter("sillok_dropped_citations_total", "Citation markers naming no source provided")
+FALLBACKS = Counter("sillok_extract_fallbacks_total", "Model answers replaced by a checked extract")
 UNSUPPORTED = Counter("sillok_unsupported_sentences_total", "Answer sentences their sources do not support")
 
 
@@ -105,7 +107,6 @@ class AnswerService:
         self,
         retriever: Retriever,
         llm: LLMClient | None,
-        embedder: Embedder,
         verifier: Verifier,
         settings: AnswerSettings,
         sources: int,
@@ -113,7 +114,6 @@ class AnswerService:
     ) -> None:
         self._retriever = retriever
         self._llm = llm
-        self._embedder = embedder
         self._verifier = verifier
         self._settings = settings
         self._sources = sources
@@ -150,30 +150,35 @@ class AnswerService:
         query = standalone(question, history[-self._settings.history_turns :], self._llm)
         hits = self._retriever.search(principal, query, self._sources)
         if not hits:
-            yield from self._refuse(language, mode)
+            answer = self._refusal(language, mode)
         elif self._llm is None:  # the extractive answerer judges answerability per sentence
-            yield from self._extractive(query, hits, language)
+            answer = self._extractive(query, hits, language)
         elif relevance(query, hits) < self._settings.min_relevance:
-            yield from self._refuse(language, mode)  # not worth a generation
+            answer = self._refusal(language, mode)  # not worth a generation
         else:
-            yield from self._generate(self._llm, question, query, hits, language)
+            generated = yield from self._generate(self._llm, question, query, hits, language)
+            answer = self._fall_back(generated, query, hits, language)
+            if answer is generated:
+                yield answer
+                return
+        yield answer.text
+        yield answer
 
-    def _refuse(
-        self, language: Language, mode: str, sentences: tuple[SentenceSupport, ...] = (), dropped: int = 0
-    ) -> Iterator[str | Answer]:
-        text = say("refusal", language)
-        yield text
-        yield Answer(text, False, (), mode, True, 0.0, sentences, dropped, language)
+    @staticmethod
+    def _refusal(
+        language: Language, mode: str, sentences: tuple[SentenceSupport, ...] = (), dropped: int = 0
+    ) -> Answer:
+        return Answer(say("refusal", language), False, (), mode, True, 0.0, sentences, dropped, language)
 
     def _generate(
         self, llm: LLMClient, question: str, query: str, hits: Sequence[ScoredChunk], language: Language
-    ) -> Iterator[str | Answer]:
+    ) -> Generator[str, None, Answer]:
+        """Stream the model's answer; returns it checked."""
         budget = llm.context_tokens() - self._reply_tokens - RESERVED_TOKENS
         asked = question if query == question else f"{question}\n(In this conversation: {query})"
-        prompt = build_prompt(asked, hits, self._embedder.count_tokens, budget, language, llm.count_tokens)
+        prompt = build_prompt(asked, hits, estimate_tokens, budget, language, llm.count_tokens)
         if not prompt.sources:
-            yield from self._refuse(language, "llm")
-            return
+            return self._refusal(language, "llm")
         pieces: list[str] = []
         with closing(llm.stream(prompt.messages)) as stream:
             for piece in stream:
@@ -182,23 +187,37 @@ class AnswerService:
         text, dropped = drop_unknown_markers("".join(pieces).strip(), len(prompt.sources))
         DROPPED_CITATIONS.inc(dropped)
         if not text or any(refusal in text for refusal in refusals()):
-            yield Answer(say("refusal", language), False, (), "llm", True, 0.0, (), dropped, language)
-            return
-        yield self._checked(text, prompt.sources, "llm", language, dropped)
+            return self._refusal(language, "llm", (), dropped)
+        return self._checked(text, prompt.sources, "llm", language, dropped)
 
-    def _extractive(
-        self, query: str, hits: Sequence[ScoredChunk], language: Language
-    ) -> Iterator[str | Answer]:
+    def _fall_back(
+        self, generated: Answer, query: str, hits: Sequence[ScoredChunk], language: Language
+    ) -> Answer:
+        """The model's answer when anything in it is supported; otherwise, by the settings, the
+        checked extract from the sources (with the model's rejected sentences kept, marked)."""
+        if not generated.refused or self._settings.fallback != "extract":
+            return generated
+        extract = self._extractive(query, hits, language)
+        if extract.refused:
+            return generated
+        rejected = tuple(s for s in generated.sentences if not s.supported)
+        sentences = extract.sentences + rejected
+        supported = sum(s.supported for s in sentences)
+        FALLBACKS.inc()
+        return replace(
+            extract,
+            sentences=sentences,
+            groundedness=supported / len(sentences),
+            dropped_citations=generated.dropped_citations,
+        )
+
+    def _extractive(self, query: str, hits: Sequence[ScoredChunk], language: Language) -> Answer:
         extracts = extractive.best_sentences(query, hits)
         if not extracts:
-            yield from self._refuse(language, "extractive")
-            return
+            return self._refusal(language, "extractive")
         label, _, body = extractive.render(extracts, language).partition("\n\n")
         answer = self._checked(body, hits, "extractive", language, 0)
-        if not answer.refused:
-            answer = replace(answer, text=f"{label}\n\n{answer.text}")
-        yield answer.text
-        yield answer
+        return answer if answer.refused else replace(answer, text=f"{label}\n\n{answer.text}")
 
     def _checked(
         self, text: str, sources: Sequence[ScoredChunk], mode: str, language: Language, dropped: int

@@ -42,6 +42,7 @@ from core.errors import ContextTooLong, DependencyUnavailable, Overloaded, Sillo
 from core.settings import LLMSettings
 from retrieval.admission import Admission
 from retrieval.deadlines import WATCHDOG
+from retrieval.tokens import estimate_tokens
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -58,22 +59,6 @@ _WINDOW_IN_MESSAGE = re.compile(
     r"(?:context length is|context window of|model length of)\s*(\d+)", re.IGNORECASE
 )
 _WINDOW_KEYS = ("max_model_len", "context_length", "context_window", "n_ctx")
-
-
-_WORDLIKE = re.compile(r"[A-Za-z]|[ \t](?=[A-Za-z])")  # English words and the spaces before them
-
-
-def estimate_tokens(text: str) -> int:
-    """A deliberately high token count for when the server exposes no tokenizer: one token per
-    UTF-8 byte, except ASCII letters and the spaces before words, at three bytes per token.
-
-    A byte-level tokenizer without Korean merges (SmolLM2's) spends up to one token per byte of
-    Hangul, and digits, punctuation and line breaks often take a token each. On the shared
-    evaluation texts this never under-counted SmolLM2 by more than 2 % and over-counted English
-    by 1.5-1.7 times; tokenizers trained on Korean need about a third of the Korean count.
-    """
-    wordlike = len(_WORDLIKE.findall(text))
-    return math.ceil(wordlike / 3 + len(text.encode("utf-8", "replace")) - wordlike)
 
 
 def retry_after_s(value: str | None) -> int | None:

@@ -110,7 +110,6 @@ def make_answers(
     return AnswerService(
         retriever,
         llm,
-        embedder,
         verifier,
         answers,
         settings.retrieval.answer_sources,

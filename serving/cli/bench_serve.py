@@ -42,6 +42,7 @@ from core.types import Chunk, ScoredChunk
 from retrieval.answer import RESERVED_TOKENS
 from retrieval.language import detect
 from retrieval.prompt import build_prompt
+from retrieval.tokens import estimate_tokens
 from serving.cli.console import emit_json, err, progress
 
 KEY_VARIABLE = "SILLOK_BENCH_TOKEN"
@@ -596,20 +597,16 @@ def bench_serve(
 ) -> None:
     """Time to first token through a running Sillok minus the same prompt sent straight to its
     model, at each number of concurrent chat sessions (p50/p95/p99), with error and 429 rates."""
-    from core.embeddings import make_embedder
-
     settings = Settings()
     levels = parse_levels(sessions)
     asked = load_questions(questions)
     target = _target(settings, url, token, llm_url, llm_model, llm_key, timeout)
-    err.print("Loading the embedder's tokenizer to count prompt tokens as Sillok does…")
-    embedder = make_embedder(settings.embedding)
     err.print(f"Preparing the prompts of {len(set(asked))} questions from {target.url}…")
     prompts = prepare_prompts(
         target,
         asked,
         top_k or settings.retrieval.answer_sources,
-        embedder.count_tokens,
+        estimate_tokens,
         context_tokens or settings.llm.overrides().context_tokens or settings.llm.context_tokens,
     )
     warm = Level(1, 1, duration, tally=Tally())

@@ -22,7 +22,8 @@ from fastapi.responses import StreamingResponse
 from core.errors import ContextTooLong, DependencyUnavailable, Overloaded, SillokError
 from core.settings import LLMSettings, ModelOverrides
 from retrieval.admission import Admission
-from retrieval.llm import OpenAICompatibleLLM, estimate_tokens, retry_after_s
+from retrieval.llm import OpenAICompatibleLLM, retry_after_s
+from retrieval.tokens import estimate_tokens
 from serving.api.errors import install_error_handlers
 from serving.api.streaming import sse_stream, started
 from tests.e2e.helpers import free_port

@@ -16,7 +16,8 @@ import pytest
 
 from core.errors import ContextTooLong, DependencyUnavailable
 from core.settings import LLMSettings
-from retrieval.llm import OpenAICompatibleLLM, estimate_tokens
+from retrieval.llm import OpenAICompatibleLLM
+from retrieval.tokens import estimate_tokens
 from tests.conftest import EVAL
 from tests.e2e.helpers import ci_requires
 from tests.servers.llama import LlamaServer, llama_server, unavailable_reason

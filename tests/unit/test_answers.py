@@ -74,11 +74,6 @@ class ScriptedLLM:
             self.closed = True
 
 
-class CountingEmbedder:
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-
 def service(
     hits: list[ScoredChunk], llm: ScriptedLLM | None, **settings: object
 ) -> tuple[AnswerService, StubRetriever]:
@@ -86,7 +81,6 @@ def service(
     answers = AnswerService(
         retriever,  # type: ignore[arg-type]
         llm,
-        CountingEmbedder(),  # type: ignore[arg-type]
         Verifier(None),
         AnswerSettings(**settings),  # type: ignore[arg-type]
         5,
@@ -125,15 +119,36 @@ def test_marking_keeps_an_unsupported_sentence_in_the_answer() -> None:
 
 
 def test_a_wrong_number_is_not_supported_and_nothing_supported_is_a_refusal() -> None:
-    answers, _ = service([LEAVE], ScriptedLLM("Annual leave is 40 days for new staff [1]."))
+    answers, _ = service(
+        [LEAVE], ScriptedLLM("Annual leave is 40 days for new staff [1]."), fallback="refuse"
+    )
     answer = answers.answer(Principal("u"), "How many days of annual leave do new staff get?")
     assert answer.refused and answer.text == REFUSAL_EN and answer.citations == ()
     assert answer.sentences and not answer.sentences[0].supported
 
 
+def test_a_rejected_model_answer_falls_back_to_the_checked_extract() -> None:
+    answers, _ = service([LEAVE], ScriptedLLM("Annual leave is 40 days for new staff [1]."))
+    parts = list(answers.stream(Principal("u"), "How many days of annual leave do new staff get?"))
+    answer = parts[-1]
+    assert isinstance(answer, Answer) and parts[-2] == answer.text  # the extract follows the deltas
+    assert answer.mode == "extractive" and answer.grounded and not answer.refused
+    assert answer.text.startswith(say("extracted", "en")) and "15 days" in answer.text
+    rejected = [s for s in answer.sentences if not s.supported]
+    assert [s.text for s in rejected] == ["Annual leave is 40 days for new staff."]
+    assert answer.groundedness == 0.5
+
+
+def test_with_nothing_to_extract_a_rejected_model_answer_is_a_refusal() -> None:
+    parking = hit(1, "Parking is free for staff in the basement garage.")
+    answers, _ = service([parking], ScriptedLLM("Annual leave is 40 days for new staff [1]."))
+    answer = answers.answer(Principal("u"), "How many days of annual leave do new staff get?")
+    assert answer.refused and answer.text == REFUSAL_EN
+
+
 def test_the_model_refusal_follows_the_question_language() -> None:
     korean = hit(1, "연차휴가는 입사 첫해 15일입니다.")
-    answers, _ = service([korean], ScriptedLLM(REFUSAL_KO))
+    answers, _ = service([korean], ScriptedLLM(REFUSAL_KO), fallback="refuse")
     answer = answers.answer(Principal("u"), "연차휴가는 며칠인가요?")
     assert answer.refused and answer.text == REFUSAL_KO and answer.language == "ko"
 
