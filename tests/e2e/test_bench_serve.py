@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -14,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO
 from tests.e2e.helpers import SILLOK, free_port, run_json, sillok_env, wait_serving
+from tests.servers.bench_site import index_samples
 from tests.servers.scripted_openai import Behaviour, ScriptedOpenAI, scripted_openai
 
 pytestmark = pytest.mark.e2e
@@ -29,29 +28,6 @@ BEHAVIOUR = Behaviour(
     piece_delay_s=0.05,
 )
 REQUESTS = 6
-
-
-def _upload_samples(base: str) -> None:
-    ids = []
-    for path in sorted((REPO / "samples").iterdir()):
-        with path.open("rb") as handle:
-            reply = httpx.post(
-                f"{base}/api/v1/documents",
-                headers=ADMIN,
-                files={"file": (path.name, handle)},
-                data={"acl": '{"public": true}'},
-                timeout=60,
-            )
-        assert reply.status_code == 202, reply.text
-        ids.append(reply.json()["id"])
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        docs = httpx.get(f"{base}/api/v1/documents", headers=ADMIN, timeout=30).json()["documents"]
-        status = {d["id"]: d["status"] for d in docs}
-        if all(status.get(i) == "indexed" for i in ids):
-            return
-        time.sleep(0.5)
-    pytest.fail(f"the samples were not indexed: {status}")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +48,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, s
         base = f"http://127.0.0.1:{port}"
         try:
             wait_serving(base, proc, log.read_text, 180)
-            _upload_samples(base)
+            index_samples(base, ADMIN, 120)
             assert httpx.post(f"{base}/api/v1/users", json={"username": "bench"}, headers=ADMIN).is_success
             key = httpx.post(f"{base}/api/v1/users/bench/api-keys", headers=ADMIN).json()["key"]
             yield {**env, "SILLOK_BENCH_TOKEN": key, "BASE": base}, llm

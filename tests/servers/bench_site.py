@@ -32,24 +32,28 @@ MODEL = Behaviour(
 )
 
 
-def _index_samples(base: str) -> None:
+def index_samples(base: str, headers: dict[str, str], timeout_s: float = 300) -> None:
+    """Upload `samples/` for everyone through the REST API and wait until they are indexed."""
     ids = []
     for path in sorted((REPO / "samples").iterdir()):
         with path.open("rb") as handle:
             reply = httpx.post(
                 f"{base}/api/v1/documents",
-                headers=ADMIN,
+                headers=headers,
                 files={"file": (path.name, handle)},
                 data={"acl": '{"public": true}'},
                 timeout=60,
             )
         reply.raise_for_status()
         ids.append(reply.json()["id"])
-    while True:
-        docs = httpx.get(f"{base}/api/v1/documents", headers=ADMIN, timeout=30).json()["documents"]
-        if all(d["status"] == "indexed" for d in docs if d["id"] in ids) and len(docs) >= len(ids):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        docs = httpx.get(f"{base}/api/v1/documents", headers=headers, timeout=30).json()["documents"]
+        status = {d["id"]: d["status"] for d in docs}
+        if all(status.get(i) == "indexed" for i in ids):
             return
         time.sleep(0.5)
+    raise TimeoutError(f"the samples were not indexed: {status}")
 
 
 def _keys(base: str) -> list[str]:
@@ -79,7 +83,7 @@ def main(args: list[str]) -> int:
             server = subprocess.Popen([SILLOK, "serve", "--port", str(port)], env=env, stderr=sink)
         try:
             wait_serving(base, server, log.read_text, 300)
-            _index_samples(base)
+            index_samples(base, ADMIN)
             bench_env = {**env, "SILLOK_BENCH_TOKEN": ",".join(_keys(base))}
             return subprocess.call([SILLOK, "bench", "serve", "--url", base, *args], env=bench_env)
         finally:
