@@ -17,17 +17,18 @@ _ENGLISH = (
     r"\b(ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}\b(instructions?|prompts?|rules|directions|guidelines|"
     r"everything|above|previous|prior)\b",
     r"\b(system|initial|original|hidden|secret)\s+(prompt|instructions?|message)\b",
-    r"\b(repeat|reveal|print|output|show|tell me|spell out)\b[^.\n]{0,40}\b(instructions|prompt|rules)\b[^.\n]{0,40}"
-    r"\b(given|above|beginning|start|received)\b",
+    r"\b(repeat|reveal|print|output|show|tell me|spell out)\b[^.\n]{0,40}\b(instructions|prompt|rules)\b"
+    r"[^.\n]{0,40}\b(given|above|beginning|start|received)\b",
     r"\byou\s+(are|will be)\s+(now|going to|about to)\b",
     r"\b(from now on|starting now|new instructions?)\b",
     r"\b(act|behave|respond|pretend)\s+(as|like)\b[^.\n]{0,40}\b(ai|assistant|model|dan|chatbot|gpt)\b",
     r"\b(do anything now|developer mode|jailbreak|jailbroken)\b",
     r"\b(as an ai|language model)\b[^.\n]{0,40}\b(you|must|should)\b",
-    r"\b(assistant|ai|model|chatbot)\b[^.\n]{0,30}\b(must|should|will)\b[^.\n]{0,30}\b(reply|respond|answer|say|output)\b",
+    r"\b(assistant|ai|model|chatbot)\b[^.\n]{0,30}\b(must|should|will)\b[^.\n]{0,30}"
+    r"\b(reply|respond|answer|say|output)\b",
     r"\b(following|subsequent)\s+code\s+(block|snippet|excerpt|section)\b",
-    r"\b(output|repeat|print|show|encode)\b[^.\n]{0,30}\b(text above|above text|initial\w*|starting instructions|"
-    r"entire conversation|configuration)\b",
+    r"\b(output|repeat|print|show|encode)\b[^.\n]{0,30}"
+    r"\b(text above|above text|initial\w*|starting instructions|entire conversation|configuration)\b",
     r"\bI was instructed to\b|\bsystem_?prompt\b|\bjust (print|say)\b",
     r"<\|?(im_start|im_end|system|endoftext)\|?>|\[/?INST\]|###\s*(instruction|system)",
     r"!\[[^\]]*\]\(\s*https?://",

@@ -192,4 +192,8 @@ def test_a_judge_that_says_no_overrules_lexical_support() -> None:
 
 def test_a_sentence_without_markers_cites_the_next_cited_sentence_on_its_line() -> None:
     sentences = answer_sentences("> Parental leave. Employees get 90 days. [1]\n>\n> Contractors get none.")
-    assert sentences == [("Parental leave.", (1,)), ("Employees get 90 days.", (1,)), ("Contractors get none.", ())]
+    assert sentences == [
+        ("Parental leave.", (1,)),
+        ("Employees get 90 days.", (1,)),
+        ("Contractors get none.", ()),
+    ]
