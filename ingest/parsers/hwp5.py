@@ -37,22 +37,16 @@ TAG_LIST_HEADER = _TAG_BEGIN + 56
 TAG_TABLE = _TAG_BEGIN + 61
 
 # FileHeader properties (HWP 5.0 specification, table 3)
-_COMPRESSED, _PASSWORD, _DISTRIBUTION, _DRM, _CERTIFICATE, _CERTIFICATE_DRM = (
-    0x1,
-    0x2,
-    0x4,
-    0x10,
-    0x100,
-    0x400,
-)
+FLAG_COMPRESSED, FLAG_DISTRIBUTION = 0x1, 0x4
+_PASSWORD, _DRM, _CERTIFICATE, _CERTIFICATE_DRM = 0x2, 0x10, 0x100, 0x400
 # PARA_HEADER break kinds: section, (multi-column), page, column
 _SECTION_BREAK, _PAGE_BREAK, _COLUMN_BREAK = 0x01, 0x04, 0x08
 _TABLE_ID, _COLUMNS_ID = b" lbt", b"dloc"  # control ids "tbl " and "cold", as stored (little-endian)
 _LINE_SEG_SIZE = 36
 
 _SINGLE = {0: "", 10: "\n", 13: "\n", 24: "-", 30: " ", 31: " ", **dict.fromkeys(range(25, 30), "")}
-# Eight-unit controls that separate words: a tab, and an object (table, shape, picture, equation)
-# standing in the line. Fields, bookmarks and the like may sit inside a word and add nothing.
+# Eight-unit controls that separate words: a tab, and an object standing in the line (a table
+# or shape, whose text follows the paragraph). Fields, bookmarks and the like add nothing.
 _SEPARATING = {9, 11}
 
 
@@ -211,6 +205,13 @@ def _inflate(raw: bytes, budget: int, number: int) -> bytes:
     return data
 
 
+def section_stream(raw: bytes, flags: int, budget: int, number: int = 1) -> bytes:
+    """One section's records from its stored bytes: decrypted and inflated as the file header says."""
+    if flags & FLAG_DISTRIBUTION:
+        raw = decrypt_stream(raw)
+    return _inflate(raw, budget, number) if flags & FLAG_COMPRESSED else raw
+
+
 def _check_protection(flags: int) -> None:
     if flags & _PASSWORD:
         raise EncryptedDocument("the HWP file is password-protected")
@@ -233,20 +234,17 @@ def parse_hwp(path: Path, limits: ParseLimits | None = None) -> list[Element]:
             raise MalformedDocument("not an HWP 5 file (bad signature)")
         (flags,) = struct.unpack_from("<I", header, 36)
         _check_protection(flags)
-        storage = "ViewText" if flags & _DISTRIBUTION else "BodyText"
+        storage = "ViewText" if flags & FLAG_DISTRIBUTION else "BodyText"
         sections = sorted(
             (e for e in ole.listdir() if len(e) == 2 and e[0] == storage),
             key=lambda e: int(re.sub(r"\D", "", e[1]) or 0),
         )
-        if not sections and flags & _DISTRIBUTION:
+        if not sections and flags & FLAG_DISTRIBUTION:
             raise MalformedDocument("HWP distribution document without its ViewText sections")
         pager = Pager()
         elements: list[Element] = []
         for number, entry in enumerate(sections, start=1):
-            raw = ole.openstream(entry).read()
-            if flags & _DISTRIBUTION:
-                raw = decrypt_stream(raw)
-            stream = _inflate(raw, budget, number) if flags & _COMPRESSED else raw
+            stream = section_stream(ole.openstream(entry).read(), flags, budget, number)
             budget -= len(stream)
             elements.extend(section_elements(stream, pager))
         return pager.finish(elements)

@@ -19,7 +19,7 @@ _HEADER = struct.Struct("<I")
 _BLOCK = 16
 
 
-def _msvc_rand(seed: int) -> tuple[int, int]:
+def msvc_rand(seed: int) -> tuple[int, int]:
     """One step of the MS C runtime `rand()`: the next seed and the 15-bit value it returns."""
     seed = (seed * 214013 + 2531011) & 0xFFFFFFFF
     return seed, (seed >> 16) & 0x7FFF
@@ -34,9 +34,9 @@ def scramble(record: bytes) -> bytes:
     key = run = 0
     for i in range(RECORD_SIZE):
         if run == 0:  # a new key byte, used for the next 1 to 16 bytes
-            seed, value = _msvc_rand(seed)
+            seed, value = msvc_rand(seed)
             key = value & 0xFF
-            seed, value = _msvc_rand(seed)
+            seed, value = msvc_rand(seed)
             run = (value & 0xF) + 1
         if i >= 4:
             data[i] ^= key

@@ -77,9 +77,10 @@ class _Reader:
                     text.add(child.findtext("{*}mainText"))
                 elif name == "ctrl":  # fields, headers, footers, notes, column definitions
                     anchored.extend(self.objects(child))
-                else:  # an object standing in the line (table, shape, picture) separates words
-                    anchored.extend(self.objects(child))
-                    text.add(" ")
+                else:  # tables, shapes, pictures: one that holds text parts the words around it
+                    held = self.objects(child)
+                    anchored.extend(held)
+                    text.add(" " if held else None)
         own = "".join(text.parts).strip()
         return ([Element(own)] if own else []) + anchored
 
