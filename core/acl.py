@@ -2,7 +2,8 @@
 
 A document's ACL becomes a set of tokens stored with every chunk; a principal's identity becomes a
 set of tokens; a chunk is readable exactly when the two sets intersect. Deny by default: an empty
-ACL yields no tokens and so admits nobody.
+ACL yields no tokens and so admits nobody. `readable_in_sql` is the same rule as a SQL condition
+over the registry's token rows, for lists that must not read every document to filter them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, SQLColumnExpression, exists, true
+
+from core.db.models import DocumentAclToken
 
 PUBLIC = "public"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
@@ -88,6 +93,27 @@ class Principal:
     def can_read(self, acl_tokens: Iterable[str]) -> bool:
         """True when the principal holds at least one of `acl_tokens`."""
         return not self.tokens().isdisjoint(acl_tokens)
+
+
+def readable_in_sql(
+    principal: Principal, document_id: SQLColumnExpression[str], every_document: bool = False
+) -> ColumnElement[bool]:
+    """SQL condition: the document whose id is `document_id` has an ACL token the principal
+    holds (the rule of `Principal.can_read`, over the registry's `document_acl_tokens`).
+
+    `every_document` drops the condition, for an admin who asks to manage every document (an
+    admin can already change any document's ACL); anyone else asking for it is refused.
+    """
+    if every_document:
+        if not principal.is_admin:
+            from core.errors import Forbidden
+
+            raise Forbidden("only an admin can list every document")
+        return true()
+    return exists().where(
+        DocumentAclToken.document_id == document_id,
+        DocumentAclToken.token.in_(sorted(principal.tokens())),
+    )
 
 
 def explain(principal: Principal, acl: Acl) -> list[dict[str, str]]:

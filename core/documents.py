@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.acl import Acl, Principal
-from core.db.models import Document, DocumentVersion
-from core.errors import NotFound
+from core.acl import Acl, Principal, readable_in_sql
+from core.db.models import Document, DocumentAclToken, DocumentVersion
+from core.document_list import DEFAULT_LIMIT, DocumentFilter, DocumentPage, list_page
+from core.errors import Conflict, NotFound
 from core.types import DocumentStatus
 
 DOCUMENT_NAMESPACE = uuid.UUID("0b5e7c8e-2f1a-4d3b-8c6d-5111a0c0ffee")
@@ -42,7 +43,13 @@ def acl_of(record: Document | DocumentVersion) -> Acl:
 
 
 def _store_acl(record: Document | DocumentVersion, acl: Acl) -> None:
+    """Store `acl` on a document or version; a document's token rows (what SQL filters) follow."""
     record.acl_users, record.acl_groups, record.acl_public = sorted(acl.users), sorted(acl.groups), acl.public
+    if isinstance(record, Document):
+        wanted = acl.tokens()
+        kept = [row for row in record.acl_tokens if row.token in wanted]
+        added = sorted(wanted - {row.token for row in kept})
+        record.acl_tokens = kept + [DocumentAclToken(token=token) for token in added]
 
 
 @dataclass(frozen=True)
@@ -205,13 +212,36 @@ class DocumentRegistry:
             return True
 
     def progress(self, document_id: str, version: str, done: int, total: int) -> None:
-        """Record how many chunks of a running version are embedded and stored."""
+        """Record how many chunks of a running version are embedded and stored (the document
+        counts as updated, so clients watching `updated_since` see the progress)."""
         with self._sessions.begin() as session:
             session.execute(
                 update(DocumentVersion)
                 .where(DocumentVersion.document_id == document_id, DocumentVersion.sha256 == version)
                 .values(chunks_done=done, chunk_count=total)
             )
+            session.execute(
+                update(Document)
+                .where(Document.id == document_id, Document.latest_version == version)
+                .values(updated_at=datetime.now(UTC))
+            )
+
+    def retry(self, document_id: str) -> str:
+        """Queue a failed document's newest version again, as if it had just been registered;
+        its version. Conflict when the document has not failed."""
+        with self._sessions.begin() as session:
+            doc = session.get(Document, document_id, with_for_update=True)
+            if doc is None:
+                raise NotFound("document not found")
+            ver = self._find(session, document_id, doc.latest_version) if doc.latest_version else None
+            failed = DocumentStatus.FAILED.value
+            if ver is None or doc.status != failed or ver.status != failed:
+                raise Conflict("only a failed document can be retried")
+            ver.status, ver.error_code, ver.error = DocumentStatus.QUEUED.value, None, None
+            ver.attempts, ver.chunks_done, ver.enqueued_at = 0, 0, None
+            ver.started_at = ver.finished_at = None
+            doc.status, doc.error_code, doc.error = DocumentStatus.QUEUED.value, None, None
+            return ver.sha256
 
     def requeue(self, document_id: str, version: str) -> None:
         """Give a running version back to the queue after a transient failure."""
@@ -298,12 +328,14 @@ class DocumentRegistry:
         if not document_ids:
             return {}
         with self._sessions() as session:
-            docs = session.scalars(select(Document).where(Document.id.in_(set(document_ids)))).all()
-        return {
-            d.id: d.current_version
-            for d in docs
-            if d.current_version and principal.can_read(acl_of(d).tokens())
-        }
+            rows = session.execute(
+                select(Document.id, Document.current_version).where(
+                    Document.id.in_(set(document_ids)),
+                    Document.current_version.is_not(None),
+                    readable_in_sql(principal, Document.id),
+                )
+            )
+            return {doc_id: current for doc_id, current in rows if current}
 
     def status_counts(self) -> dict[str, int]:
         """How many document versions are in each state."""
@@ -330,6 +362,17 @@ class DocumentRegistry:
             _ = ver.document
             return ver
 
+    def latest_versions(self, document_ids: Collection[str]) -> dict[str, DocumentVersion]:
+        """The newest registered version of each of these documents, in one query."""
+        if not document_ids:
+            return {}
+        newest = (DocumentVersion.document_id == Document.id) & (
+            DocumentVersion.sha256 == Document.latest_version
+        )
+        with self._sessions() as session:
+            query = select(DocumentVersion).join(Document, newest).where(Document.id.in_(set(document_ids)))
+            return {ver.document_id: ver for ver in session.scalars(query)}
+
     def latest(self, document_id: str) -> DocumentVersion | None:
         """The newest registered version of a document."""
         with self._sessions() as session:
@@ -348,16 +391,31 @@ class DocumentRegistry:
 
     def readable(self, principal: Principal, document_id: str) -> Document:
         """A document the principal may read; a forbidden one is reported exactly as a missing one."""
-        doc = self.get(document_id)
-        if not principal.can_read(acl_of(doc).tokens()):
+        with self._sessions() as session:
+            doc = session.scalar(
+                select(Document).where(Document.id == document_id, readable_in_sql(principal, Document.id))
+            )
+        if doc is None:
             raise NotFound("document not found")
         return doc
 
     def list_readable(self, principal: Principal) -> Sequence[Document]:
-        """Every document the principal may read, newest first."""
+        """Every document the principal may read, newest first (see `page` for lists that grow)."""
+        query = select(Document).where(readable_in_sql(principal, Document.id))
         with self._sessions() as session:
-            docs = session.scalars(select(Document).order_by(Document.created_at.desc())).all()
-        return [d for d in docs if principal.can_read(acl_of(d).tokens())]
+            return session.scalars(query.order_by(Document.created_at.desc(), Document.id.desc())).all()
+
+    def page(
+        self,
+        principal: Principal,
+        chosen: DocumentFilter | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> DocumentPage:
+        """One page of the documents the principal may read that `chosen` selects, newest
+        first, after `cursor` (see `core.document_list`)."""
+        with self._sessions() as session:
+            return list_page(session, principal, chosen or DocumentFilter(), limit, cursor)
 
     def set_acl(self, document_id: str, acl: Acl) -> None:
         """Replace a document's ACL, and that of its versions in flight (so that one becoming

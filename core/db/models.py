@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -101,7 +101,11 @@ class Document(Base):
     """
 
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("namespace", "source"),)
+    __table_args__ = (
+        UniqueConstraint("namespace", "source"),
+        Index("ix_documents_created_at_id", "created_at", "id"),  # the list's keyset order
+        Index("ix_documents_updated_at", "updated_at"),  # ?updated_since=
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     namespace: Mapped[str] = mapped_column(String(64), index=True)
@@ -126,6 +130,22 @@ class Document(Base):
     versions: Mapped[list[DocumentVersion]] = relationship(
         back_populates="document", cascade="all, delete-orphan"
     )
+    acl_tokens: Mapped[list[DocumentAclToken]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class DocumentAclToken(Base):
+    """One ACL token of a document's current ACL (`user:<uid>`, `group:<name>`, `public`):
+    the ACL columns in a form SQL can filter and index, kept in step with them by the registry."""
+
+    __tablename__ = "document_acl_tokens"
+    __table_args__ = (Index("ix_document_acl_tokens_token_document", "token", "document_id"),)
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(160), primary_key=True)
+
+    document: Mapped[Document] = relationship(back_populates="acl_tokens")
 
 
 class DocumentVersion(Base):

@@ -1,7 +1,8 @@
-"""Document routes: upload, list, status and progress, original file, ACL and deletion.
+"""Document routes: upload, the paginated list, status and progress, original file, ACL,
+retry and deletion.
 
 Every route goes through the registry's ACL check; a document the caller may not read is a
-404 exactly like a missing one. Changing or deleting needs the uploader or an admin.
+404 exactly like a missing one. Changing, retrying or deleting needs the uploader or an admin.
 """
 
 from __future__ import annotations
@@ -9,23 +10,25 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
 from core.acl import Acl, Principal, explain
 from core.audit import Shown
-from core.db.models import Document
+from core.db.models import Document, DocumentVersion, iso
+from core.document_list import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY, DocumentFilter
 from core.documents import acl_of, upload_namespace
 from core.errors import Forbidden, InvalidInput, NotFound
-from core.types import chunk_position
+from core.types import DocumentStatus, chunk_position
 from serving.api.bootstrap import ApiServices
 from serving.api.deps import ContainerDep, CurrentPrincipal
-from serving.api.schemas import AclBody
+from serving.api.schemas import AclBody, ListedStatus, ListScope
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 _COPY_BLOCK = 1 << 20
@@ -44,11 +47,11 @@ def document_views(docs: Sequence[Document], container: ApiServices) -> list[dic
     in ACLs and uploaders are shown as today's user names (a removed user is left out)."""
     ids = {u for d in docs for u in d.acl_users} | {d.uploaded_by for d in docs if d.uploaded_by}
     names = container.users.names_for(ids)
-    return [_view(doc, container, names) for doc in docs]
+    latest = container.documents.latest_versions([d.id for d in docs])
+    return [_view(doc, latest.get(doc.id), names) for doc in docs]
 
 
-def _view(doc: Document, container: ApiServices, names: dict[str, str]) -> dict[str, Any]:
-    latest = container.documents.latest(doc.id)
+def _view(doc: Document, latest: DocumentVersion | None, names: dict[str, str]) -> dict[str, Any]:
     progress = None
     if latest is not None and latest.status in ("queued", "processing"):
         progress = {"chunks_done": latest.chunks_done, "chunks_total": latest.chunk_count or None}
@@ -65,8 +68,8 @@ def _view(doc: Document, container: ApiServices, names: dict[str, str]) -> dict[
         "progress": progress,
         "uploaded_by": names.get(doc.uploaded_by or ""),
         "size_bytes": latest.size_bytes if latest is not None else None,
-        "created_at": doc.created_at.isoformat() if doc.created_at else None,
-        "updated_at": doc.updated_at.isoformat() if doc.updated_at else None,
+        "created_at": iso(doc.created_at),
+        "updated_at": iso(doc.updated_at),
     }
 
 
@@ -189,9 +192,39 @@ async def upload(request: Request, principal: CurrentPrincipal, container: Conta
 
 
 @router.get("")
-def list_documents(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
-    """Documents the caller may read, newest first."""
-    return {"documents": document_views(container.documents.list_readable(principal), container)}
+def list_documents(
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    q: Annotated[str, Query(max_length=MAX_QUERY, description="part of the title, any case")] = "",
+    status: ListedStatus | None = None,
+    group: Annotated[
+        str | None, Query(max_length=128, description="documents shared with this group")
+    ] = None,
+    updated_since: Annotated[
+        datetime | None,
+        Query(description="only documents changed since then (ISO 8601; `next_updated_since` of a reply)"),
+    ] = None,
+    scope: Annotated[ListScope, Query(description="`all`: every document (admins only)")] = "readable",
+) -> dict[str, Any]:
+    """Documents the caller may read, newest first, a page at a time: `next_cursor` is null on
+    the last page. Filters narrow the list; none of them can widen it."""
+    chosen = DocumentFilter(
+        text=q.strip(),
+        status=DocumentStatus(status) if status else None,
+        group=group,
+        updated_since=updated_since,
+        every_document=scope == "all",
+    )
+    page = container.documents.page(principal, chosen, limit, cursor)
+    return {
+        "documents": document_views(page.documents, container),
+        "next_cursor": page.next_cursor,
+        "next_updated_since": iso(page.next_updated_since),
+    }
 
 
 @router.get("/{document_id}")
@@ -233,6 +266,16 @@ def update_acl(
     detail = {"document_id": document_id, "before": acl_view(before, names), "after": after}
     container.audit.record(principal, "document.acl", "rest", detail)
     return {"id": document_id, "acl": after}
+
+
+@router.post("/{document_id}/retry", status_code=202)
+def retry_document(document_id: str, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, str]:
+    """Process a failed document's newest version again (uploader or admin); 409 unless it failed."""
+    doc = _owned(container, principal, document_id)
+    version = container.documents.retry(doc.id)
+    container.queue.ingest(doc.id, version)  # if the broker is down, the reconciler sends it
+    container.audit.record(principal, "document.retry", "rest", {"document_id": doc.id, "version": version})
+    return {"id": doc.id, "status": DocumentStatus.QUEUED.value, "version": version}
 
 
 @router.delete("/{document_id}", status_code=204)

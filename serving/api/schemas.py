@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 Name = Annotated[str, Field(min_length=1, max_length=128)]  # a user or group name
+ListedStatus = Literal["queued", "processing", "indexed", "failed"]  # `GET /api/v1/documents?status=`
+ListScope = Literal["readable", "all"]  # `?scope=`: what the caller may read, or (admins) everything
 
 
 class SearchRequest(BaseModel):

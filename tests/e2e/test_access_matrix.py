@@ -61,6 +61,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/documents/{document_id}/why"): OWNER,
     ("PUT", "/api/v1/documents/{document_id}/acl"): expect(200, 404, 200),
     ("DELETE", "/api/v1/documents/{document_id}"): expect(204, 404, 204),
+    # the scene's document is indexed: only a failed one is retried (409); a stranger gets 404
+    ("POST", "/api/v1/documents/{document_id}/retry"): expect(409, 404, 409),
     ("GET", "/api/v1/conversations"): ANYONE,
     ("GET", "/api/v1/conversations/{conversation_id}"): OWNER,
     ("DELETE", "/api/v1/conversations/{conversation_id}"): expect(204, 404, 404),

@@ -104,7 +104,8 @@ def test_every_shared_document_reaches_a_final_status_with_a_reason(server: str)
     final: dict[str, dict[str, object]] = {}
     names = {document_id: name for name, document_id in ids.items()}
     while len(final) < len(ids) and time.monotonic() - started < 1200:
-        response = httpx.get(f"{server}/api/v1/documents", headers=AUTH, timeout=30)
+        params = {"limit": 200}  # every upload on one page (the list is paginated, 50 by default)
+        response = httpx.get(f"{server}/api/v1/documents", headers=AUTH, params=params, timeout=30)
         assert response.status_code == 200, response.text
         for doc in response.json()["documents"]:
             if doc["id"] in names and doc["status"] in ("indexed", "failed"):

@@ -51,13 +51,15 @@ function isoToLocal(date) {
 // ---- health ----------------------------------------------------------------------------
 
 async function loadHealth() {
-  const [metrics, ready, documents] = await Promise.allSettled([
+  const [metrics, ready, documents, newest] = await Promise.allSettled([
     api('/metrics', { raw: true }).then((response) => response.text()),
     fetch('/readyz', { credentials: 'same-origin', cache: 'no-store' }).then((response) => response.json()),
-    api('/api/v1/documents'),
+    api('/api/v1/documents?status=failed&limit=200'),
+    api('/api/v1/documents?limit=200'), // titles for the seen-documents table
   ]);
   const docs = documents.status === 'fulfilled' ? documents.value.documents || [] : [];
-  for (const doc of docs) state.titles.set(doc.id, doc.title);
+  const titled = newest.status === 'fulfilled' ? newest.value.documents || [] : [];
+  for (const doc of [...titled, ...docs]) state.titles.set(doc.id, doc.title);
   state.health = {
     counts: metrics.status === 'fulfilled' ? parseVersionCounts(metrics.value) : null,
     ready: ready.status === 'fulfilled' ? ready.value : null,
