@@ -38,6 +38,7 @@ class Element:
     page: int | None = None
     section: str | None = None
     kind: str = "text"  # "text", "title" or "table"
+    header: str | None = None  # a table's header row(s), the first line(s) of its text
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import email
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from email import policy
 from pathlib import Path
 from typing import Any
 
 from core.errors import EncryptedDocument, MalformedDocument
 from core.types import Element
+from ingest.parsers import markup
 from ingest.parsers.offline import prepare_unstructured
+from ingest.parsers.tables import html_rows, table_element
 
 _LANGUAGES = ["eng", "kor"]
 # Stored files are named by their hash, so the format comes from the user's file name, never
@@ -32,31 +35,24 @@ CONTENT_TYPES = {
 _SECTION_MAX_CHARS = 200
 
 
-def table_rows(html: str) -> str:
-    """A table's rows as lines of cells joined by ` | ` (from unstructured's HTML rendering)."""
-    from lxml import html as lxml_html
+def to_elements(raw: Sequence[Any]) -> list[Element]:
+    """Map unstructured elements to ours, carrying page numbers and the current section title.
 
-    root = lxml_html.fromstring(html)
-    lines = []
-    for row in root.iter("tr"):
-        cells = [" ".join(c.text_content().split()) for c in row if c.tag in ("td", "th")]
-        if any(cells):
-            lines.append(" | ".join(cells))
-    return "\n".join(lines)
-
-
-def to_elements(raw: list[Any]) -> list[Element]:
-    """Map unstructured elements to ours, carrying page numbers and the current section title."""
+    Tables become rows of `cell | cell` that know their header; an `Element` already in `raw`
+    (a table another reader found, in reading order) takes the current section.
+    """
     elements: list[Element] = []
     section: str | None = None
     for item in raw:
+        if isinstance(item, Element):
+            elements.append(replace(item, section=section))
+            continue
         text = (item.text or "").strip()
         if not text:
             continue
         page = getattr(item.metadata, "page_number", None)
         if item.category == "Table":
-            html = getattr(item.metadata, "text_as_html", None)
-            elements.append(Element(table_rows(html) if html else text, page, section, "table"))
+            elements.append(_table(item, text, page, section))
         elif item.category == "Title" and len(text) <= _SECTION_MAX_CHARS:
             section = text
             elements.append(Element(text, page, section, "title"))
@@ -65,8 +61,26 @@ def to_elements(raw: list[Any]) -> list[Element]:
     return elements
 
 
+def _table(item: Any, text: str, page: int | None, section: str | None) -> Element:
+    html = getattr(item.metadata, "text_as_html", None)
+    if html:
+        rows, header_rows = html_rows(html)
+        table = table_element(rows, page, section, header_rows)
+        if table is not None:
+            return table
+    return Element(text, page, section, "table")
+
+
 def partition(path: Path, ext: str, **kwargs: Any) -> list[Element]:
     """Elements of a file read by unstructured as `ext`; its failures become typed errors."""
+    raw = partition_raw(path, ext, **kwargs)
+    if ext in (".html", ".htm"):
+        raw = markup.with_source_tables(raw, path)
+    return to_elements(raw)
+
+
+def partition_raw(path: Path, ext: str, **kwargs: Any) -> list[Any]:
+    """unstructured's own elements of a file read as `ext`; its failures become typed errors."""
     prepare_unstructured()
     from unstructured.partition.auto import partition as unstructured_partition
 
@@ -80,7 +94,7 @@ def partition(path: Path, ext: str, **kwargs: Any) -> list[Element]:
         if "encrypt" in str(exc).lower() or "password" in str(exc).lower():
             raise EncryptedDocument("the file is encrypted or password-protected") from exc
         raise MalformedDocument(f"the file could not be read ({type(exc).__name__}: {exc})") from exc
-    return to_elements(raw)
+    return list(raw)
 
 
 def parse_email(path: Path) -> list[Element]:

@@ -1,12 +1,13 @@
 """PDF files: the text layer page by page, and OCR for pages that have none (scans).
 
 Encrypted, damaged and over-long PDFs raise before the text layer is read. The text layer is
-read by unstructured (pdfminer), which keeps titles and tables; a page it finds no text on is
-read again with pdfium, which copes with damaged files pdfminer gives up on. A page without a
-text layer in either is a scan: it is rendered with pdfium and read by Tesseract (blank pages
-are skipped). A PDF with no text layer at all and more scanned pages than OCR reads per file is
-refused rather than indexed in part; in a PDF with a text layer, the first scanned pages up to
-that bound are read.
+read by unstructured (pdfminer), which keeps titles; tables drawn with ruling lines are read row
+by row in place of the loose text unstructured made of them (`pdf_tables`). A page it finds no
+text on is read again with pdfium, which copes with damaged files pdfminer gives up on. A page
+without a text layer in either is a scan: it is rendered with pdfium and read by Tesseract
+(blank pages are skipped). A PDF with no text layer at all and more scanned pages than OCR reads
+per file is refused rather than indexed in part; in a PDF with a text layer, the first scanned
+pages up to that bound are read.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from core.errors import (
     NoTextLayer,
 )
 from core.types import Element
-from ingest.parsers import ocr, text
+from ingest.parsers import ocr, pdf_tables, text
 from ingest.parsers.limits import ParseLimits
-from ingest.parsers.office import partition
+from ingest.parsers.office import partition_raw, to_elements
 
 log = structlog.get_logger(__name__)
 _MAX_RENDER_PIXELS = 40_000_000  # a page larger than this at OCR resolution is rendered smaller
@@ -130,12 +131,24 @@ def _read_scans(document: Any, scanned: list[int], limits: ParseLimits, has_text
     return recognised
 
 
+def _text_layer(path: Path) -> list[Element]:
+    """The text layer as unstructured reads it, ruled tables read row by row in their place."""
+    raw = partition_raw(path, ".pdf", strategy="fast")
+    read = {getattr(item.metadata, "page_number", None) for item in raw}
+    try:
+        with _pdfium(path) as document:
+            ruled = [n for n in pdf_tables.ruled_pages(document) if n in read]
+    except MalformedDocument:  # pdfminer read it; the tables are a bonus
+        ruled = []
+    return to_elements(pdf_tables.place_tables(raw, pdf_tables.find_tables(path, ruled)))
+
+
 def parse_pdf(path: Path, limits: ParseLimits) -> list[Element]:
     """A PDF's text, page by page, with scanned pages read by OCR when it is available."""
     pages = page_count(path)
     if pages > limits.max_pages:
         raise DocumentTooLarge(f"the PDF has {pages} pages; the limit is {limits.max_pages}")
-    elements = partition(path, ".pdf", strategy="fast")
+    elements = _text_layer(path)
     with_text = {e.page for e in elements}
     missing = [n for n in range(1, pages + 1) if n not in with_text]
     if not missing:
