@@ -95,7 +95,7 @@ class LLMSettings(BaseModel):
     # The context window assumed when the server reports none (vLLM reports `max_model_len`).
     context_tokens: int = Field(default=3000, ge=256, le=200_000)
     max_concurrent: int = Field(default=8, ge=1, le=1024)  # generations at once per process
-    queue_timeout_s: float = Field(default=0.5, ge=0, le=30)  # wait for a slot before 429
+    queue_timeout_s: float = Field(default=0.25, ge=0, le=30)  # wait for a slot before 429
     models: dict[str, ModelOverrides] = {}
 
     @field_validator("base_url")
