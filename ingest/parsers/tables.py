@@ -2,8 +2,8 @@
 
 Every reader that finds a table (HTML renderings from unstructured, ruled PDF tables) builds its
 element here, so that the chunker can repeat the header on every chunk of a table it splits.
-Columns that are empty in every row (spacers in HTML layouts and spreadsheets) are dropped;
-no cell text is.
+Columns that are empty in every row (spacers in HTML layouts and spreadsheets) are dropped, and
+so are the empty cells that end a row; no cell text is.
 """
 
 from __future__ import annotations
@@ -16,18 +16,20 @@ from core.types import Element
 CELL_SEPARATOR = " | "
 _MAX_ROWSPAN = 65_534  # the largest spans HTML defines
 _MAX_COLSPAN = 1_000
+_MAX_TITLE_ROWS = 2  # rows of one cell (a caption) looked past for the column names
 
 
 def table_element(
     rows: Sequence[Sequence[str | None]],
     page: int | None = None,
     section: str | None = None,
-    header_rows: int = 1,
+    header_rows: int = 0,
 ) -> Element | None:
     """A table element from its rows of cells (None for a cell covered by a merged one).
 
-    The first `header_rows` non-empty rows (at least one) form the header; None when no cell
-    has text.
+    The first `header_rows` rows with text form the header; with none given, the rows up to the
+    first with two cells of text (a title row above the column names), at most three, or else
+    the first. None when no cell has text.
     """
     cleaned = [[" ".join((cell or "").split()) for cell in row] for row in rows]
     kept = [row for row in cleaned if any(row)]
@@ -35,9 +37,21 @@ def table_element(
         return None
     width = max(len(row) for row in kept)
     used = [c for c in range(width) if any(c < len(row) and row[c] for row in kept)]
-    lines = [CELL_SEPARATOR.join(row[c] if c < len(row) else "" for c in used).rstrip() for row in kept]
-    header = "\n".join(lines[: max(1, min(header_rows, len(lines)))])
+    lines = [
+        CELL_SEPARATOR.join(_through_last_text([row[c] if c < len(row) else "" for c in used])).strip()
+        for row in kept
+    ]
+    if header_rows <= 0:
+        named = (i for i, row in enumerate(kept[: _MAX_TITLE_ROWS + 1]) if sum(1 for c in row if c) >= 2)
+        header_rows = next(named, 0) + 1
+    header = "\n".join(lines[: min(header_rows, len(lines))])
     return Element("\n".join(lines), page, section, "table", header)
+
+
+def _through_last_text(cells: list[str]) -> list[str]:
+    """A row's cells up to its last with text (empty cells after it hold nothing to align)."""
+    last = max(i for i, cell in enumerate(cells) if cell)
+    return cells[: last + 1]
 
 
 def html_rows(html: str) -> tuple[list[list[str]], int]:

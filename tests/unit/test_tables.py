@@ -16,8 +16,8 @@ def test_thead_rows_are_the_header() -> None:
     assert header_rows == 2
     table = table_element(rows, page=2, section="Staff", header_rows=header_rows)
     assert table is not None
-    assert table.text == "Name | Office\n | floor\nKim | Seoul 3\nLee | Busan"
-    assert table.header == "Name | Office\n | floor"
+    assert table.text == "Name | Office\n| floor\nKim | Seoul 3\nLee | Busan"
+    assert table.header == "Name | Office\n| floor"
     assert (table.page, table.section, table.kind) == (2, "Staff", "table")
 
 
@@ -45,7 +45,7 @@ def test_columns_empty_in_every_row_are_dropped_but_empty_cells_are_kept() -> No
 
 def test_merged_cells_and_whitespace_inside_cells() -> None:
     table = table_element([["구분", "변경 전"], ["자동 투구\n판정", None], [None, None]])
-    assert table is not None and table.text == "구분 | 변경 전\n자동 투구 판정 |"
+    assert table is not None and table.text == "구분 | 변경 전\n자동 투구 판정"
     assert table_element([[None, " "], []]) is None
 
 
@@ -67,3 +67,10 @@ def test_a_span_past_the_last_cell_of_a_row_and_hostile_span_values() -> None:
     assert rows[3][:2] == ["w", "v"] and len(rows[3]) == 1 + 1_000
     table = table_element(rows)
     assert table is not None and table.text.split("\n")[-1] == "w | v"
+
+
+def test_a_title_row_above_the_column_names_joins_the_header() -> None:
+    table = table_element([["PAY TABLE", ""], ["Name", "Salary"], ["Kim", "90"], ["Lee", "80"]])
+    assert table is not None and table.header == "PAY TABLE\nName | Salary"
+    single = table_element([["only"], ["one"], ["column"]])
+    assert single is not None and single.header == "only"
