@@ -25,6 +25,8 @@ class ParseLimits:
     max_zip_entries: int = 10_000
     max_zip_ratio: int = 200  # inflated/compressed size of one entry of at least 1 MiB
     max_nesting: int = 2  # a package inside a package inside the file, at most
+    soffice: str = "soffice"  # LibreOffice, which converts legacy Office files and RTF
+    convert_timeout_s: float = 120.0  # one LibreOffice conversion, then the file fails as too slow
 
     @classmethod
     def from_settings(cls, settings: IngestSettings) -> ParseLimits:
@@ -36,4 +38,6 @@ class ParseLimits:
             max_image_pixels=settings.max_image_pixels,
             ocr=settings.ocr,
             ocr_languages=settings.ocr_languages,
+            # below the file's own limit, so a slow conversion fails with its reason, not a killed process
+            convert_timeout_s=min(cls.convert_timeout_s, settings.parse_timeout_s / 2),
         )

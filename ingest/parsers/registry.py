@@ -24,7 +24,7 @@ from core.errors import (
     UnsupportedFormat,
 )
 from core.types import Element, ParsedDocument
-from ingest.parsers import hwp, images, markup, office, pdf, sniff, text
+from ingest.parsers import hwp, images, legacy, markup, office, pdf, sniff, text
 from ingest.parsers.limits import ParseLimits
 from ingest.parsers.packages import inspect_package
 
@@ -35,9 +35,8 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _PACKAGES = {".docx", ".pptx", ".xlsx", ".odt", ".epub", ".hwpx"}
 _IMAGES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".webp"}
 _ARCHIVES = {".zip", ".tar", ".gz", ".tgz", ".7z", ".rar"}
-_LEGACY = {".doc": "Word 97-2003 (.doc)", ".ppt": "PowerPoint 97-2003 (.ppt)", ".xls": "Excel 97-2003 (.xls)"}
 _TEXT = (".txt", ".text", ".log", ".rst", ".json", ".xml", ".yaml", ".yml")
-_UNSTRUCTURED = (".docx", ".pptx", ".xlsx", ".odt", ".epub", ".rtf", ".html", ".htm", ".md")
+_UNSTRUCTURED = (".docx", ".pptx", ".xlsx", ".odt", ".epub", ".html", ".htm", ".md")
 
 
 def _plain(path: Path) -> list[Element]:
@@ -56,6 +55,10 @@ def readers(limits: ParseLimits) -> dict[str, Reader]:
         ".msg": office.parse_msg,
         ".hwp": hwp.parse_hwp,
         ".hwpx": hwp.parse_hwpx,
+        ".doc": partial(legacy.parse_doc, limits=limits),
+        ".ppt": partial(legacy.parse_ppt, limits=limits),
+        ".xls": partial(legacy.parse_xls_file, limits=limits),
+        ".rtf": partial(legacy.parse_rtf, limits=limits),
         ".csv": _delimited(","),
         ".tsv": _delimited("\t"),
         **dict.fromkeys(_TEXT, _plain),
@@ -137,6 +140,4 @@ class ParserRegistry:
     def _unsupported_reason(ext: str) -> str:
         if ext in _ARCHIVES:
             return f"archives ({ext}) are not indexed; extract the files and add them one by one"
-        if ext in _LEGACY:
-            return f"{_LEGACY[ext]} is a legacy binary format; save it in the current format and upload again"
         return f"files of type {ext or '(no extension)'} are not supported"

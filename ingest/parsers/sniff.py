@@ -102,7 +102,7 @@ def expected(ext: str) -> frozenset[str] | None:
         return frozenset({PDF})
     if ext in (".docx", ".pptx", ".xlsx", ".odt", ".epub", ".hwpx"):
         return frozenset({ZIP})
-    if ext in (".hwp", ".msg"):
+    if ext in (".hwp", ".msg", ".doc", ".ppt", ".xls"):
         return frozenset({OLE})
     if ext in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".webp"):
         return IMAGES

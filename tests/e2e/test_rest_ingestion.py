@@ -25,9 +25,6 @@ TOKEN = "rest-admin-token-0123456789abcdef"
 MAX_CHUNKS = 150  # larger documents fail as too large, which keeps this test's embedding work small
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 EXPECTED_FAILURES = {
-    "doc/fake.doc": "unsupported_format",
-    "doc/fake-doc-emphasized-text.doc": "unsupported_format",
-    "ppt/fake-power-point.ppt": "unsupported_format",
     "zip/simple.zip": "unsupported_format",
     "pdf/password.pdf": "encrypted",
     "xlsx/password_protected.xlsx": "encrypted",

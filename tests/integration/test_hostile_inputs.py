@@ -1,6 +1,7 @@
 """Hostile and broken files, generated here, each with its expected outcome, through one sandboxed
 parser: every one fails with a typed, readable error (or is indexed with the text it holds) within
-the time limit, and the same parser still reads good files afterwards."""
+the time limit, and the same parser still reads good files afterwards. A legacy document that
+outlasts the converter's time limit is tested with a parser of its own (a one-second limit)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import os
 import signal
 import stat
 import struct
+import tempfile
 import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
 import pikepdf
+import psutil
 import pytest
 from pikepdf import Dictionary, Name
 
@@ -26,6 +29,7 @@ from core.types import ParsedDocument
 from ingest.parsers.limits import MB, ParseLimits
 from ingest.parsers.registry import ParserRegistry
 from ingest.parsers.sandbox import SandboxedParser
+from tests.integration.legacy_files import large_word97, with_stream, word97
 
 pytestmark = pytest.mark.integration
 
@@ -246,6 +250,12 @@ def nested_html(depth: int) -> bytes:
     return b"<html><body>" + b"<div>" * depth + b"deep text" + b"</div>" * depth + b"</body></html>"
 
 
+def truncated_doc() -> bytes:
+    """A real Word 97-2003 document cut off halfway, as an interrupted download leaves it."""
+    whole = word97("The board approved the budget.")
+    return whole[: len(whole) // 2]
+
+
 KOREAN_MINUTES = "회의록: 다음 주 월요일 오전 10시에 예산 회의가 있습니다. 모든 팀장은 참석해 주세요. " * 20
 
 
@@ -370,6 +380,25 @@ CASES = [
         "the limit is 5",
     ),
     Case("pdf-xobject-bomb", "bomb.pdf", xobject_bomb_pdf, "parse_timeout", "longer than", True),
+    # legacy Office (LibreOffice makes the originals here)
+    Case("truncated-doc", "minutes.doc", truncated_doc, "malformed_document", "compound file is damaged"),
+    Case(
+        "doc-without-word-header",
+        "minutes.doc",
+        lambda: with_stream(word97("The board met."), "WordDocument", b"not a Word stream "),
+        "malformed_document",
+        "no Word header",
+    ),
+    Case(  # reaches LibreOffice, which reads nothing from it
+        "doc-with-zeroed-body",
+        "minutes.doc",
+        lambda: with_stream(word97("The board met."), "WordDocument", b"\x00", keep=4),
+        "empty_document",
+        "no text",
+    ),
+    Case(
+        "zip-renamed-doc", "minutes.doc", lambda: zip_of([("a.txt", b"a")]), "format_mismatch", "zip archive"
+    ),
     # text
     Case("empty-file", "empty.txt", lambda: b"", "empty_document", "0 bytes"),
     Case("whitespace-only", "blank.txt", lambda: b" \n\t\r\n  \f ", "empty_document", "no text"),
@@ -436,6 +465,7 @@ def test_the_same_parser_still_reads_good_files(parser: SandboxedParser, tmp_pat
         ("report.docx", good_docx("Revenue grew by 12 percent."), "Revenue grew"),
         ("memo.pdf", text_pdf(["Budget approved"]), "Budget approved"),
         ("notes.txt", "연차는 15일입니다.".encode(), "연차는 15일"),
+        ("minutes.doc", word97("The board approved the budget."), "board approved"),
     ):
         stored = tmp_path / name
         stored.write_bytes(data)
@@ -443,3 +473,43 @@ def test_the_same_parser_still_reads_good_files(parser: SandboxedParser, tmp_pat
         parsed = parser.parse(stored, name)
         assert needle in "\n".join(e.text for e in parsed.elements)
         assert time.monotonic() - started < TIMEOUT_S
+
+
+def soffice_processes() -> list[psutil.Process]:
+    """Running processes of the converter (their command line names its private profile)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any("sillok-soffice-" in part for part in process.info["cmdline"] or []):
+            found.append(process)
+    return found
+
+
+def test_a_doc_that_outlasts_the_converter_limit_fails_and_the_next_file_parses(tmp_path: Path) -> None:
+    """A 1 MB document takes LibreOffice seconds; with a one-second limit its conversion is
+    killed (the whole process group), its private directory removed, and the parser process,
+    which did not hang, reads the next file."""
+    slow = tmp_path / "slow"
+    slow.write_bytes(large_word97())
+    limits = replace(LIMITS, convert_timeout_s=1.0)
+    workdirs = set(Path(tempfile.gettempdir()).glob("sillok-soffice-*"))
+    with SandboxedParser(
+        partial(ParserRegistry, limits.max_bytes, limits), timeout_s=60, memory_mb=2048
+    ) as sandbox:
+        sandbox.start()
+        before = sandbox.pids()
+        started = time.monotonic()
+        with pytest.raises(DocumentError) as failure:
+            sandbox.parse(slow, "minutes.doc")
+        seconds = time.monotonic() - started
+        assert failure.value.code == "parse_timeout"
+        assert failure.value.message.startswith("converting the file with LibreOffice took longer than 1 s")
+        assert 1.0 <= seconds < 6.0
+        assert sandbox.pids() == before  # only the converter was stopped
+        deadline = time.monotonic() + 5
+        while soffice_processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not soffice_processes()
+        assert set(Path(tempfile.gettempdir()).glob("sillok-soffice-*")) == workdirs
+        following = tmp_path / "following"
+        following.write_bytes(good_docx("Revenue grew by 12 percent."))
+        assert "Revenue grew" in sandbox.parse(following, "report.docx").elements[0].text

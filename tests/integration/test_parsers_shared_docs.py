@@ -30,7 +30,7 @@ FILES = (
     if DOCS.exists()
     else []
 )
-PAGINATED = {".pdf", ".pptx", ".xlsx", ".hwp", ".png", ".jpg"}
+PAGINATED = {".pdf", ".pptx", ".ppt", ".xlsx", ".hwp", ".png", ".jpg"}
 EXPECTED_ERRORS: dict[str, type[DocumentError]] = {
     "pdf/password.pdf": EncryptedDocument,
     "xlsx/password_protected.xlsx": EncryptedDocument,
@@ -41,7 +41,6 @@ EXPECTED_ERRORS: dict[str, type[DocumentError]] = {
     "eml/empty.eml": EmptyDocument,
     "xlsx/empty.xlsx": EmptyDocument,
     "zip/simple.zip": UnsupportedFormat,
-    "doc/fake.doc": UnsupportedFormat,
 }
 EXPECTED_TEXT = {
     "hwp/minimal-body-table.hwp": ["편집 탭 – 표", "제목 | 담당자 | 세부 내용"],
@@ -49,6 +48,9 @@ EXPECTED_TEXT = {
     "txt/fake-text-utf-16.txt": ["This is a test document"],
     "csv/stanley-cups-utf-16.csv": ["Stanley Cups"],
     "docx/docx-tables.docx": [" | "],
+    "doc/fake.doc": ["Lorem ipsum dolor sit amet."],  # converted by LibreOffice
+    "doc/fake-doc-emphasized-text.doc": ["Header Col 1 | Header Col 2"],
+    "ppt/fake-power-point.ppt": ["Adding a Bullet Slide"],
     "png/english-and-korean.png": ["RULES AND INSTRUCTIONS", "안녕하세요"],  # by OCR
     "jpg/layout-parser-paper-fast.jpg": ["LayoutParser"],  # by OCR
 }
