@@ -74,8 +74,11 @@ class Conversations:
                 )
                 session.add(conversation)
             else:
-                conversation = self._owned(session, owner, conversation_id)
+                conversation = self._owned(session, owner, conversation_id, with_messages=False)
+            conversation.updated_at = utcnow()
+            session.flush()
             message = Message(
+                conversation_id=conversation.id,
                 question=question,
                 answer=answer.text,
                 grounded=answer.grounded,
@@ -84,15 +87,14 @@ class Conversations:
                 checks=checks_of(answer),
                 channel=channel,
             )
-            conversation.messages.append(message)
-            conversation.updated_at = utcnow()
+            session.add(message)  # appended without loading the conversation's earlier messages
             session.flush()
             return conversation.id, message.id
 
     def check(self, owner: Principal, conversation_id: str) -> None:
         """Raise NotFound unless the conversation exists and belongs to `owner`."""
         with self._sessions() as session:
-            self._owned(session, owner, conversation_id)
+            self._owned(session, owner, conversation_id, with_messages=False)
 
     def for_user(self, owner: Principal) -> list[dict[str, Any]]:
         """The user's conversations, most recent first."""
@@ -108,8 +110,16 @@ class Conversations:
         """The last `turns` questions of one of the user's conversations with their answers,
         oldest first."""
         with self._sessions() as session:
-            messages = self._owned(session, owner, conversation_id).messages
-            return [Turn(m.question, m.answer) for m in messages[-turns:]] if turns else []
+            self._owned(session, owner, conversation_id, with_messages=False)
+            if not turns:
+                return []
+            latest = session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.id.desc())
+                .limit(turns)
+            ).all()
+            return [Turn(m.question, m.answer) for m in reversed(latest)]
 
     def get(self, owner: Principal, conversation_id: str) -> Conversation:
         """One of the user's conversations with its messages loaded."""
@@ -146,11 +156,14 @@ class Conversations:
                 existing.rating, existing.comment = rating, comment
 
     @staticmethod
-    def _owned(session: Session, owner: Principal, conversation_id: str) -> Conversation:
+    def _owned(
+        session: Session, owner: Principal, conversation_id: str, with_messages: bool = True
+    ) -> Conversation:
+        query = select(Conversation).where(
+            Conversation.id == conversation_id, Conversation.user_id == owner.user_id
+        )
         conversation = session.scalar(
-            select(Conversation)
-            .where(Conversation.id == conversation_id, Conversation.user_id == owner.user_id)
-            .options(selectinload(Conversation.messages))
+            query.options(selectinload(Conversation.messages)) if with_messages else query
         )
         if conversation is None:
             raise NotFound("conversation not found")

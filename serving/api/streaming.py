@@ -3,17 +3,21 @@
 Starlette's `StreamingResponse` runs a sync iterator with `iterate_in_threadpool` and, when the
 client disconnects, only stops awaiting it: the generator stays suspended until a later garbage
 collection closes it, on whatever thread that runs. An answer stream would keep its generation
-slot and the language model would keep generating. `sse_stream` pulls each part in the thread
-pool and, however the response ends (finished, failed, client gone), closes the parts iterator
-in the thread pool once no pull is in flight; closing an LLM stream closes its HTTP response,
-so the model server stops. A pull already waiting on the model finishes first (one piece, or
-the first-token deadline before the first piece).
+slot and the language model would keep generating. `sse_stream` runs the parts iterator on a
+thread of its own that hands each part to the event loop as it comes (no thread-pool round trip
+per piece; parts that arrive together go out in one write) and, however the response ends
+(finished, failed, client gone), stops pulling and closes the iterator on that thread; closing
+an LLM stream closes its HTTP response, so the model server stops. A pull already waiting on
+the model finishes first (one piece, or the first-token deadline before the first piece).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import anyio
 from fastapi.responses import StreamingResponse
@@ -22,21 +26,52 @@ from starlette.types import Send
 from core.errors import SillokError
 
 T = TypeVar("T")
-_END = object()
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def _pull(parts: Iterator[T]) -> T | object:
-    try:
-        return next(parts)
-    except StopIteration:
-        return _END
 
 
 def _close(parts: Iterator[object]) -> None:
     close = getattr(parts, "close", None)
     if callable(close):
         close()
+
+
+class _Pump(Generic[T]):
+    """Pulls `parts` on its own thread and queues each one, or what ended them, for the loop."""
+
+    def __init__(self, parts: Iterator[T], loop: asyncio.AbstractEventLoop) -> None:
+        self._parts = parts
+        self._loop = loop
+        self.queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        self.done: asyncio.Future[None] = loop.create_future()
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, name="sse-stream", daemon=True).start()
+
+    def stop(self) -> None:
+        """Pull nothing more; the iterator is closed once a pull in flight returns."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        try:
+            for part in self._parts:
+                self._hand("part", part)
+                if self._stop.is_set():
+                    break
+            else:
+                self._hand("end", None)
+        except BaseException as exc:  # handed over, raised again by the response
+            self._hand("raised", exc)
+        finally:
+            _close(self._parts)
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                self._loop.call_soon_threadsafe(self._finished)
+
+    def _hand(self, kind: str, item: object) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self.queue.put_nowait, (kind, item))
+
+    def _finished(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
 
 
 class ClosingStreamingResponse(StreamingResponse):
@@ -70,21 +105,33 @@ def sse_stream(
     """
 
     async def body() -> AsyncGenerator[str, None]:
+        pump = _Pump(parts, asyncio.get_running_loop())
         try:
-            while True:
-                try:
-                    part = await anyio.to_thread.run_sync(_pull, parts)
-                except SillokError as exc:
-                    yield on_error(exc)
-                    break
-                if part is _END:
-                    break
-                yield render(part)  # type: ignore[arg-type]
-            if end:
-                yield end
+            finished = False
+            while not finished:
+                events: list[str] = []
+                kind, item = await pump.queue.get()
+                while True:  # everything that has arrived goes out in one write
+                    if kind == "part":
+                        events.append(render(item))  # type: ignore[arg-type]
+                    elif kind == "raised" and isinstance(item, SillokError):
+                        events.append(on_error(item))
+                        finished = True
+                    elif kind == "raised":
+                        raise item  # type: ignore[misc]
+                    else:
+                        finished = True
+                    if finished or pump.queue.empty():
+                        break
+                    kind, item = pump.queue.get_nowait()
+                if finished and end:
+                    events.append(end)
+                if events:
+                    yield "".join(events)
         finally:
+            pump.stop()
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(_close, parts)
+                await pump.done
 
     return ClosingStreamingResponse(
         body(), media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})}
