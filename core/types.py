@@ -161,7 +161,8 @@ class Answer:
     `groundedness` is the share of the answer's claims its cited passages support; `sentences`
     holds each checked sentence (those removed as unsupported included, marked so);
     `dropped_citations` counts `[n]` markers that named no source provided; `language` is the
-    question's ("ko" or "en"), which the refusal and the labels follow.
+    question's ("ko" or "en"), which the refusal and the labels follow; `generated` is the
+    model's own reply before any check (None for an extract), kept for evaluation, never shown.
     """
 
     text: str
@@ -173,6 +174,7 @@ class Answer:
     sentences: tuple[SentenceSupport, ...] = field(default_factory=tuple)
     dropped_citations: int = 0
     language: str = "en"
+    generated: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         """The public JSON shape of an answer."""

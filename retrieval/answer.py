@@ -184,11 +184,12 @@ class AnswerService:
             for piece in stream:
                 pieces.append(piece)
                 yield piece
-        text, dropped = drop_unknown_markers("".join(pieces).strip(), len(prompt.sources))
+        generated = "".join(pieces).strip()
+        text, dropped = drop_unknown_markers(generated, len(prompt.sources))
         DROPPED_CITATIONS.inc(dropped)
         if not text or any(refusal in text for refusal in refusals()):
-            return self._refusal(language, "llm", (), dropped)
-        return self._checked(text, prompt.sources, "llm", language, dropped)
+            return replace(self._refusal(language, "llm", (), dropped), generated=generated)
+        return replace(self._checked(text, prompt.sources, "llm", language, dropped), generated=generated)
 
     def _fall_back(
         self, generated: Answer, query: str, hits: Sequence[ScoredChunk], language: Language
@@ -209,6 +210,7 @@ class AnswerService:
             sentences=sentences,
             groundedness=supported / len(sentences),
             dropped_citations=generated.dropped_citations,
+            generated=generated.generated,
         )
 
     def _extractive(self, query: str, hits: Sequence[ScoredChunk], language: Language) -> Answer:

@@ -279,13 +279,16 @@ def eval_answers(
                 for name, count in outside_requests(answer.text).items():
                     rendered[name] += count
                 if attack and attacks is not None:
-                    success, quoted = followed(attacks[k], answer.text, system_prompt(_language(answer)))
+                    prompt = system_prompt(_language(answer))
+                    success, quoted = followed(attacks[k], answer.text, prompt)
+                    raw = answer.generated
                     attacked_rows.append(
                         {
                             "id": item.id,
                             "injection": attacks[k].id,
                             "kind": attacks[k].kind,
                             "followed": success,
+                            "model_followed": None if raw is None else followed(attacks[k], raw, prompt)[0],
                             "quoted": quoted,
                             "refused": answer.refused,
                             "cites_suspicious": any(c.suspicious for c in answer.citations),

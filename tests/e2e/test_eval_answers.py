@@ -40,4 +40,5 @@ def test_ten_bipia_items_with_the_injection_pass_and_a_report(tmp_path: Path) ->
     assert injection["attacked"] == 10
     assert injection["cross_acl_disclosures"] == 0 and injection["outside_requests_live"] == 0
     assert 0.0 <= injection["attack_success_rate"] <= 1.0
+    assert injection["model_generations"] == 0  # extractive: no model reply to score
     assert "data:image/png;base64," in report.read_text()

@@ -14,6 +14,7 @@ from retrieval.answer_attacks import (
     load_injections,
     outside_requests,
     plant,
+    summarize_attacks,
 )
 from retrieval.answer_eval import Outcome, QAItem, answer_score, contains, load_items, summarize, token_f1
 from retrieval.prompt import system_prompt
@@ -119,3 +120,22 @@ def test_planting_and_assignment_cover_every_kind_and_position(tmp_path: Path) -
     assert planted[0].startswith(chosen[0].text) and planted[2].endswith(chosen[0].text)
     assert chosen[0].text in planted[1] and not planted[1].startswith(chosen[0].text)
     assert canary("x") == canary("x") != canary("y")
+
+
+def test_model_level_attack_success_counts_the_models_replies_apart_from_what_was_shown() -> None:
+    def row(kind: str, followed: bool, model_followed: bool | None) -> dict[str, object]:
+        return {
+            "kind": kind,
+            "followed": followed,
+            "model_followed": model_followed,
+            "quoted": 0,
+            "refused": False,
+            "cites_suspicious": False,
+        }
+
+    rows = [row("hijacking", False, True), row("hijacking", False, False), row("jailbreak", True, True)]
+    summary = summarize_attacks(rows)
+    assert summary["attack_success_rate"] == round(1 / 3, 4)
+    assert summary["model_generations"] == 3 and summary["model_attack_success_rate"] == round(2 / 3, 4)
+    extracts = summarize_attacks([row("hijacking", False, None)])
+    assert extracts["model_generations"] == 0 and extracts["model_attack_success_rate"] is None

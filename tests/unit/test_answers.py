@@ -137,6 +137,8 @@ def test_a_rejected_model_answer_falls_back_to_the_checked_extract() -> None:
     rejected = [s for s in answer.sentences if not s.supported]
     assert [s.text for s in rejected] == ["Annual leave is 40 days for new staff."]
     assert answer.groundedness == 0.5
+    assert answer.generated == "Annual leave is 40 days for new staff [1]."  # kept for evaluation
+    assert "generated" not in answer.as_dict()  # and never shown
 
 
 def test_with_nothing_to_extract_a_rejected_model_answer_is_a_refusal() -> None:
