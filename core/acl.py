@@ -2,8 +2,9 @@
 
 A document's ACL becomes a set of tokens stored with every chunk; a principal's identity becomes a
 set of tokens; a chunk is readable exactly when the two sets intersect. Deny by default: an empty
-ACL yields no tokens and so admits nobody. `readable_in_sql` is the same rule as a SQL condition
-over the registry's token rows, for lists that must not read every document to filter them.
+ACL yields no tokens and so admits nobody. `readable_in_sql` and `readable_token_rows` are the
+same rule as SQL over the registry's token rows, for lists that must not read every document to
+filter them.
 """
 
 from __future__ import annotations
@@ -105,15 +106,27 @@ def readable_in_sql(
     admin can already change any document's ACL); anyone else asking for it is refused.
     """
     if every_document:
-        if not principal.is_admin:
-            from core.errors import Forbidden
-
-            raise Forbidden("only an admin can list every document")
+        require_admin_for_every_document(principal)
         return true()
     return exists().where(
         DocumentAclToken.document_id == document_id,
         DocumentAclToken.token.in_(sorted(principal.tokens())),
     )
+
+
+def readable_token_rows(principal: Principal) -> list[ColumnElement[bool]]:
+    """The same rule split by token: one condition on `document_acl_tokens` per token the
+    principal holds. A document is readable exactly when one of its token rows meets one of
+    them, so a list can read each token's rows in index order and merge them."""
+    return [DocumentAclToken.token == token for token in sorted(principal.tokens())]
+
+
+def require_admin_for_every_document(principal: Principal) -> None:
+    """Refuse (403) anyone but an admin asking for every document, readable or not."""
+    if not principal.is_admin:
+        from core.errors import Forbidden
+
+        raise Forbidden("only an admin can list every document")
 
 
 def explain(principal: Principal, acl: Acl) -> list[dict[str, str]]:

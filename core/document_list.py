@@ -17,11 +17,11 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, exists, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, SQLColumnExpression, Subquery, exists, select, tuple_, union
+from sqlalchemy.orm import Session, aliased
 
-from core.acl import Principal, group_token, readable_in_sql, valid_name
-from core.db.models import Document, DocumentAclToken
+from core.acl import Principal, group_token, readable_in_sql, readable_token_rows, valid_name
+from core.db.models import Document, DocumentAclToken, DocumentVersion
 from core.errors import InvalidInput
 from core.types import DocumentStatus
 
@@ -61,10 +61,11 @@ class DocumentFilter:
 
 @dataclass(frozen=True)
 class DocumentPage:
-    """Documents of one page, the cursor of the next (None on the last) and the moment to pass
-    as `updated_since` to see what changes from now on."""
+    """Documents of one page with their newest versions, the cursor of the next page (None on
+    the last) and the moment to pass as `updated_since` to see what changes from now on."""
 
     documents: list[Document]
+    latest: dict[str, DocumentVersion]
     next_cursor: str | None
     next_updated_since: datetime
 
@@ -91,22 +92,52 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidInput("cursor is not one this server gave out") from exc
 
 
-def _query(principal: Principal, chosen: DocumentFilter) -> Select[Document]:
-    query = select(Document).where(readable_in_sql(principal, Document.id, chosen.every_document))
+def _narrowing(chosen: DocumentFilter, by_group: bool = True) -> list[ColumnElement[bool]]:
+    """Conditions on `documents` for the filters other than the ACL (without the group's when
+    `by_group` is false: the caller reads that group's rows alone)."""
+    conditions: list[ColumnElement[bool]] = []
     if chosen.text:
-        query = query.where(Document.title.icontains(chosen.text, autoescape=True))
+        conditions.append(Document.title.icontains(chosen.text, autoescape=True))
     if chosen.status is not None:
-        query = query.where(Document.status == chosen.status.value)
-    if chosen.group is not None:
-        query = query.where(
-            exists().where(
-                DocumentAclToken.document_id == Document.id,
-                DocumentAclToken.token == group_token(chosen.group),
-            )
+        conditions.append(Document.status == chosen.status.value)
+    if chosen.group is not None and by_group:
+        granted = aliased(DocumentAclToken)
+        conditions.append(
+            exists().where(granted.document_id == Document.id, granted.token == group_token(chosen.group))
         )
     if chosen.updated_since is not None:
-        query = query.where(Document.updated_at >= _utc(chosen.updated_since))
-    return query
+        conditions.append(Document.updated_at >= _utc(chosen.updated_since))
+    return conditions
+
+
+def _before(
+    created: SQLColumnExpression[datetime], doc_id: SQLColumnExpression[str], cursor: str | None
+) -> list[ColumnElement[bool]]:
+    """The keyset condition: strictly after the cursor's document, newest first."""
+    if not cursor:
+        return []
+    at, last = decode_cursor(cursor)
+    return [tuple_(created, doc_id) < tuple_(at, last)]
+
+
+def _readable_ids(
+    token_rows: list[ColumnElement[bool]], narrowing: list[ColumnElement[bool]], cursor: str | None, rows: int
+) -> Subquery:
+    """Ids of up to `rows` documents after `cursor`, newest first, that have a token row
+    meeting one of `token_rows` and meet `narrowing`, read token by token: each token gives
+    its own newest `rows` (an index range), and the union of those holds the newest `rows` of
+    all, whatever share of the registry the principal may read and wherever in time its
+    documents lie."""
+    branches = []
+    for held in token_rows:
+        branch = select(DocumentAclToken.document_id.label("id")).where(
+            held, *_before(DocumentAclToken.created_at, DocumentAclToken.document_id, cursor)
+        )
+        if narrowing:
+            branch = branch.join(Document, Document.id == DocumentAclToken.document_id).where(*narrowing)
+        branch = branch.order_by(DocumentAclToken.created_at.desc(), DocumentAclToken.document_id.desc())
+        branches.append(select(branch.limit(rows).subquery()))  # a subquery each: SQLite's rule for LIMIT
+    return union(*branches).subquery()
 
 
 def list_page(
@@ -116,16 +147,42 @@ def list_page(
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> DocumentPage:
-    """Up to `limit` documents after `cursor` that `principal` may read and `chosen` selects."""
+    """Up to `limit` documents after `cursor` that `principal` may read and `chosen` selects.
+
+    An admin's `every_document` reads the documents' own keyset index. A watch
+    (`updated_since`) reads the few documents changed since then and checks each one's tokens.
+    Any other list merges the principal's tokens' index ranges (`_readable_ids`), or reads only
+    the group's when it filters by a group the principal belongs to.
+    """
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit is between 1 and {MAX_LIMIT}")
     started = datetime.now(UTC)
-    query = _query(principal, chosen)
-    if cursor:
-        created, doc_id = decode_cursor(cursor)
-        query = query.where(tuple_(Document.created_at, Document.id) < tuple_(created, doc_id))
+    query = select(Document)
+    if chosen.every_document or chosen.updated_since is not None:
+        acl = readable_in_sql(principal, Document.id, chosen.every_document)
+        query = query.where(acl, *_narrowing(chosen), *_before(Document.created_at, Document.id, cursor))
+    elif chosen.group is not None and principal.can_read([group_token(chosen.group)]):
+        # a group of the principal's: every document shared with it is readable, so its rows suffice
+        shared = [DocumentAclToken.token == group_token(chosen.group)]
+        ids = _readable_ids(shared, _narrowing(chosen, by_group=False), cursor, limit + 1)
+        query = query.join(ids, Document.id == ids.c.id)
+    else:
+        ids = _readable_ids(readable_token_rows(principal), _narrowing(chosen), cursor, limit + 1)
+        query = query.join(ids, Document.id == ids.c.id)
     query = query.order_by(Document.created_at.desc(), Document.id.desc()).limit(limit + 1)
     docs = list(session.scalars(query))
     more = len(docs) > limit
     docs = docs[:limit]
-    return DocumentPage(docs, encode_cursor(docs[-1]) if more else None, started - WATCH_OVERLAP)
+    latest = latest_versions(session, [doc.id for doc in docs])
+    return DocumentPage(docs, latest, encode_cursor(docs[-1]) if more else None, started - WATCH_OVERLAP)
+
+
+def latest_versions(session: Session, document_ids: list[str]) -> dict[str, DocumentVersion]:
+    """The newest registered version of each of these documents, in one query."""
+    if not document_ids:
+        return {}
+    newest = (DocumentVersion.document_id == Document.id) & (
+        DocumentVersion.sha256 == Document.latest_version
+    )
+    query = select(DocumentVersion).join(Document, newest).where(Document.id.in_(document_ids))
+    return {ver.document_id: ver for ver in session.scalars(query)}

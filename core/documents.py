@@ -16,8 +16,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.acl import Acl, Principal, readable_in_sql
-from core.db.models import Document, DocumentAclToken, DocumentVersion
-from core.document_list import DEFAULT_LIMIT, DocumentFilter, DocumentPage, list_page
+from core.db.models import Document, DocumentAclToken, DocumentVersion, utcnow
+from core.document_list import DEFAULT_LIMIT, DocumentFilter, DocumentPage, latest_versions, list_page
 from core.errors import Conflict, NotFound
 from core.types import DocumentStatus
 
@@ -46,10 +46,12 @@ def _store_acl(record: Document | DocumentVersion, acl: Acl) -> None:
     """Store `acl` on a document or version; a document's token rows (what SQL filters) follow."""
     record.acl_users, record.acl_groups, record.acl_public = sorted(acl.users), sorted(acl.groups), acl.public
     if isinstance(record, Document):
+        record.created_at = record.created_at or utcnow()  # a new document's, before its insert
         wanted = acl.tokens()
         kept = [row for row in record.acl_tokens if row.token in wanted]
         added = sorted(wanted - {row.token for row in kept})
-        record.acl_tokens = kept + [DocumentAclToken(token=token) for token in added]
+        new = [DocumentAclToken(token=token, created_at=record.created_at) for token in added]
+        record.acl_tokens = kept + new
 
 
 @dataclass(frozen=True)
@@ -366,12 +368,8 @@ class DocumentRegistry:
         """The newest registered version of each of these documents, in one query."""
         if not document_ids:
             return {}
-        newest = (DocumentVersion.document_id == Document.id) & (
-            DocumentVersion.sha256 == Document.latest_version
-        )
         with self._sessions() as session:
-            query = select(DocumentVersion).join(Document, newest).where(Document.id.in_(set(document_ids)))
-            return {ver.document_id: ver for ver in session.scalars(query)}
+            return latest_versions(session, sorted(set(document_ids)))
 
     def latest(self, document_id: str) -> DocumentVersion | None:
         """The newest registered version of a document."""

@@ -137,13 +137,17 @@ class Document(Base):
 
 class DocumentAclToken(Base):
     """One ACL token of a document's current ACL (`user:<uid>`, `group:<name>`, `public`):
-    the ACL columns in a form SQL can filter and index, kept in step with them by the registry."""
+    the ACL columns in a form SQL can filter and index, kept in step with them by the registry.
+    It carries the document's creation time, so that the list reads a token's documents in
+    order from the index alone."""
 
     __tablename__ = "document_acl_tokens"
-    __table_args__ = (Index("ix_document_acl_tokens_token_document", "token", "document_id"),)
+    # Each token's documents newest first, in the document list's own keyset order.
+    __table_args__ = (Index("ix_document_acl_tokens_token_created_id", "token", "created_at", "document_id"),)
 
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
     token: Mapped[str] = mapped_column(String(160), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the document's (never changes)
 
     document: Mapped[Document] = relationship(back_populates="acl_tokens")
 

@@ -42,12 +42,16 @@ def _limited(field: str, value: str, limit: int) -> str:
     return value
 
 
-def document_views(docs: Sequence[Document], container: ApiServices) -> list[dict[str, Any]]:
-    """Documents as the API shows them, with the progress of their newest versions; user ids
-    in ACLs and uploaders are shown as today's user names (a removed user is left out)."""
+def document_views(
+    docs: Sequence[Document], container: ApiServices, latest: dict[str, DocumentVersion] | None = None
+) -> list[dict[str, Any]]:
+    """Documents as the API shows them, with the progress of their newest versions (`latest`,
+    or read here); user ids in ACLs and uploaders are shown as today's user names (a removed
+    user is left out)."""
     ids = {u for d in docs for u in d.acl_users} | {d.uploaded_by for d in docs if d.uploaded_by}
     names = container.users.names_for(ids)
-    latest = container.documents.latest_versions([d.id for d in docs])
+    if latest is None:
+        latest = container.documents.latest_versions([d.id for d in docs])
     return [_view(doc, latest.get(doc.id), names) for doc in docs]
 
 
@@ -221,7 +225,7 @@ def list_documents(
     )
     page = container.documents.page(principal, chosen, limit, cursor)
     return {
-        "documents": document_views(page.documents, container),
+        "documents": document_views(page.documents, container, page.latest),
         "next_cursor": page.next_cursor,
         "next_updated_since": iso(page.next_updated_since),
     }

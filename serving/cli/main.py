@@ -17,6 +17,7 @@ from core.errors import InvalidInput, SillokError
 from serving import asking
 from serving.cli.audit import audit_app
 from serving.cli.bench import bench_app
+from serving.cli.bench_documents import bench_documents
 from serving.cli.bench_serve import bench_serve
 from serving.cli.bootstrap import build_cli
 from serving.cli.console import emit_json, err
@@ -34,6 +35,7 @@ app.add_typer(audit_app, name="audit")
 eval_app.command("answers")(eval_answers)
 eval_app.command("verifier")(eval_verifier)
 bench_app.command("serve")(bench_serve)
+bench_app.command("documents")(bench_documents)
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 app.command("reindex")(reindex)
