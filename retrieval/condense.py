@@ -1,10 +1,10 @@
 """Follow-up questions made standalone, so that retrieval finds what the conversation is about.
 
 "And for contractors?" retrieves nothing useful on its own. With a language model the follow-up
-is rewritten as a standalone question; without one (or when the model fails or drifts), the
-rewrite is deterministic: the question plus the key words of the previous questions that it
-does not repeat. The model's rewrite also gets those words when it dropped them, so a small
-model cannot lose the topic.
+is rewritten as a standalone question; without one (or when the model fails, drifts, or answers
+instead of rewriting), the rewrite is deterministic: the question plus the key words of the
+previous questions that it does not repeat. The model's rewrite also gets those words when it
+dropped them, so a small model cannot lose the topic.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ _FOLLOW_UP_CUES = re.compile(
     re.IGNORECASE,
 )
 _PRONOUNS = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|there)\b", re.IGNORECASE)
+# A rewrite is a question: it ends with a question mark or a Korean interrogative ending, and
+# cites nothing. A small model often answers instead ("Employees receive 90 days [1] ..."),
+# which would retrieve and extract for a statement.
+_QUESTION_END = re.compile(r"([?？]|까|나요|가요|죠|니|래요|은요|는요|요)\s*[\"'”’)]*$")
+_CITATION = re.compile(r"\[\d{1,3}\]|<source")
 _FEW_TERMS = 3
 _MAX_CARRIED = 12
 _MAX_REWRITE_CHARS = 500
@@ -55,6 +60,11 @@ def carried_words(question: str, history: Sequence[Turn]) -> list[str]:
     return carried
 
 
+def is_question(text: str) -> bool:
+    """Whether a model's rewrite reads as a question rather than an answer."""
+    return bool(text) and bool(_QUESTION_END.search(text)) and not _CITATION.search(text)
+
+
 def deterministic(question: str, history: Sequence[Turn]) -> str:
     """The question with the conversation's key words appended when it is a follow-up."""
     if not is_follow_up(question, history):
@@ -82,7 +92,7 @@ def standalone(question: str, history: Sequence[Turn], llm: LLMClient | None) ->
     rewrite = ""
     with suppress(SillokError):
         rewrite = " ".join(llm.complete(_messages(question, history), max_tokens=96).split())
-    if not rewrite or len(rewrite) > _MAX_REWRITE_CHARS:
+    if not is_question(rewrite) or len(rewrite) > _MAX_REWRITE_CHARS:
         return fallback
     missing = carried_words(rewrite, history)
     return f"{rewrite} {' '.join(missing)}" if missing else rewrite

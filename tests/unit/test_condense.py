@@ -69,3 +69,22 @@ def test_the_model_rewrite_is_used_and_cannot_lose_the_topic() -> None:
 def test_a_failing_model_falls_back_to_the_deterministic_rewrite() -> None:
     query = standalone("And for contractors?", LEAVE, Model(None))
     assert query == deterministic("And for contractors?", LEAVE)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Employees receive 90 days of paid parental leave [1] for contractors. many get",
+        "The answer is: contractors may take 30 days of unpaid leave.",
+        '<source id="1">Contractors are not eligible for paid parental leave.</source>',
+    ],
+)
+def test_a_model_that_answers_instead_of_rewriting_is_not_used(reply: str) -> None:
+    assert standalone("And for contractors?", LEAVE, Model(reply)) == deterministic(
+        "And for contractors?", LEAVE
+    )
+
+
+@pytest.mark.parametrize("rewrite", ["How much leave do contractors get?", "계약직의 육아휴직은 며칠인가요"])
+def test_a_rewrite_that_is_a_question_is_used(rewrite: str) -> None:
+    assert standalone("그럼 계약직은요?", KOREAN, Model(rewrite)).startswith(rewrite)
