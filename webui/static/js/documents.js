@@ -1,5 +1,8 @@
 // Documents: drag-and-drop upload with an ACL chosen from the user's groups, the list of
-// readable documents with live status and progress, ACL editing and deletion where allowed.
+// readable documents a page at a time (search by title, filter by status, more pages as the
+// reader scrolls) with live status and progress, retry, ACL editing and deletion where allowed.
+// The list is kept current by asking only for what changed since the last reply
+// (`updated_since`), never by reading it all again.
 
 import { api, enc, upload } from './api.js';
 import { $, $$, announce, confirmDialog, h, icon, replace, toast } from './dom.js';
@@ -9,6 +12,10 @@ import { formatDateTime, formatNumber, onLanguageChange, t } from './i18n.js';
 const FINAL = new Set(['indexed', 'failed']);
 const FAST_POLL_MS = 1500;
 const SLOW_POLL_MS = 15000;
+const PAGE_SIZE = 50;
+const CHANGES_PAGE = 200;
+const MAX_CHANGE_PAGES = 5; // beyond this many changes at once, the list is read again
+const SEARCH_DELAY_MS = 300;
 const KNOWN_ERRORS = new Set([
   'unsupported_format', 'encrypted', 'empty_document', 'no_text_layer', 'malformed_document', 'too_large',
   'format_mismatch', 'unsafe_content', 'too_complex', 'parse_timeout', 'parser_crashed', 'document_failed',
@@ -16,7 +23,14 @@ const KNOWN_ERRORS = new Set([
 
 const state = {
   me: null,
-  documents: [],
+  documents: [], // the loaded pages, newest first
+  cursor: null, // the next page's, or null when everything matching is loaded
+  since: null, // `updated_since` of the next poll
+  filter: { q: '', status: '' },
+  generation: 0, // replies to an older list (other filter, reset) are dropped
+  loadingMore: false,
+  searchTimer: 0,
+  observer: null,
   pending: [], // {id, file, progress, error, uploading}
   visible: false,
   timer: 0,
@@ -93,6 +107,12 @@ function accessSummary(acl = {}) {
 
 function row(doc) {
   const actions = [];
+  if (canManage(doc) && doc.status === 'failed') {
+    actions.push(h('button', {
+      type: 'button', class: 'small', 'aria-label': t('docs.retryOf', { title: doc.title }),
+      onclick: () => retryDocument(doc),
+    }, t('docs.retry')));
+  }
   if (canManage(doc)) {
     actions.push(
       h('button', {
@@ -116,9 +136,19 @@ function row(doc) {
     h('td', { class: 'doc-actions' }, h('div', { class: 'button-row' }, actions)));
 }
 
+function filtering() {
+  return Boolean(state.filter.q || state.filter.status);
+}
+
 function renderList() {
   replace($('#doc-rows'), state.documents.map(row));
-  $('#doc-empty').hidden = state.documents.length > 0;
+  const none = state.documents.length === 0 && state.since !== null;
+  $('#doc-empty').hidden = !none || filtering();
+  $('#doc-no-match').hidden = !none || !filtering();
+  $('#doc-more').hidden = !state.cursor;
+  const shown = { n: formatNumber(state.documents.length) };
+  $('#doc-count').textContent = !state.documents.length ? ''
+    : state.cursor ? t('docs.shownMore', shown) : t('docs.shownAll', shown);
   const busy = state.documents.filter((doc) => !FINAL.has(doc.status)).length;
   $('#doc-live').textContent = busy ? t('docs.processingCount', { n: busy }) : '';
 }
@@ -216,7 +246,7 @@ async function submitUploads(event) {
     renderQueue();
   }));
   if (!state.pending.length) $('#upload-title').value = '';
-  await refresh();
+  await poll();
 }
 
 async function deleteDocument(doc) {
@@ -224,7 +254,8 @@ async function deleteDocument(doc) {
   try {
     await api(`/api/v1/documents/${enc(doc.id)}`, { method: 'DELETE' });
     announce(t('docs.deleted', { title: doc.title }));
-    await refresh();
+    state.documents = state.documents.filter((other) => other.id !== doc.id);
+    renderList();
     $('#upload-input').focus();
   } catch (error) {
     toast(errorMessage(error));
@@ -271,41 +302,159 @@ async function saveAcl(event) {
     $('#acl-dialog').close();
     announce(t('docs.accessSaved', { title: doc.title }));
     state.editing = null;
-    await refresh();
+    await reload(); // the document may have left what this reader can see
   } catch (error) {
     $('#acl-error').textContent = error.status === 403 ? t('docs.aclForbidden') : errorMessage(error);
   }
 }
 
-// ---- polling ---------------------------------------------------------------------------
+// ---- retry -----------------------------------------------------------------------------
 
-function announceChanges() {
-  for (const doc of state.documents) {
+async function retryDocument(doc) {
+  try {
+    const reply = await api(`/api/v1/documents/${enc(doc.id)}/retry`, { method: 'POST' });
+    announce(t('docs.retried', { title: doc.title }));
+    merge({ ...doc, status: reply.status || 'queued', error: null, error_code: null, progress: null });
+    renderList();
+    await poll(); // and from now on the changes, until it is final
+  } catch (error) {
+    toast(errorMessage(error));
+  }
+}
+
+// ---- the list: pages, filters, changes --------------------------------------------------
+
+function listQuery(extra = {}) {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE), ...extra });
+  if (state.filter.q) params.set('q', state.filter.q);
+  if (state.filter.status) params.set('status', state.filter.status);
+  return `/api/v1/documents?${params}`;
+}
+
+/** Does `doc` belong in the list under the current filter? (The server's rule, for changes.) */
+function matches(doc) {
+  if (state.filter.status && doc.status !== state.filter.status) return false;
+  const q = state.filter.q.toLocaleLowerCase();
+  return !q || String(doc.title || '').toLocaleLowerCase().includes(q);
+}
+
+/** Newest first, like the server: by creation time, then by id. */
+function newer(a, b) {
+  const at = Date.parse(a.created_at) || 0;
+  const bt = Date.parse(b.created_at) || 0;
+  if (at !== bt) return at > bt;
+  return a.id > b.id;
+}
+
+function announceChanges(changed) {
+  for (const doc of changed) {
     const before = state.previous.get(doc.id);
     if (before && before !== doc.status && FINAL.has(doc.status)) {
       announce(t('docs.statusChanged', { title: doc.title, status: t(`docs.status.${doc.status}`) }));
     }
   }
-  state.previous = new Map(state.documents.map((doc) => [doc.id, doc.status]));
+  for (const doc of state.documents) state.previous.set(doc.id, doc.status);
+}
+
+/** Put a changed document where it belongs, or take it out when it no longer matches. */
+function merge(doc) {
+  const index = state.documents.findIndex((other) => other.id === doc.id);
+  if (index >= 0) {
+    if (matches(doc)) state.documents[index] = doc;
+    else state.documents.splice(index, 1);
+    return;
+  }
+  if (!matches(doc)) return;
+  const last = state.documents[state.documents.length - 1];
+  if (state.cursor && last && !newer(doc, last)) return; // a later page will bring it
+  const at = state.documents.findIndex((other) => newer(doc, other));
+  state.documents.splice(at < 0 ? state.documents.length : at, 0, doc);
+}
+
+/** Read the list again from its first page (a new filter, a reset, too many changes). */
+async function reload() {
+  const generation = ++state.generation;
+  try {
+    const reply = await api(listQuery());
+    if (generation !== state.generation) return;
+    state.documents = reply.documents || [];
+    state.cursor = reply.next_cursor || null;
+    state.since = reply.next_updated_since || null;
+    announceChanges(state.documents);
+    renderList();
+  } catch (error) {
+    if (error.status !== 401) toast(errorMessage(error));
+  }
+  schedule();
+}
+
+async function loadMore() {
+  if (!state.cursor || state.loadingMore) return;
+  const generation = state.generation;
+  state.loadingMore = true;
+  try {
+    const reply = await api(listQuery({ cursor: state.cursor }));
+    if (generation !== state.generation) return;
+    const known = new Set(state.documents.map((doc) => doc.id));
+    state.documents.push(...(reply.documents || []).filter((doc) => !known.has(doc.id)));
+    state.cursor = reply.next_cursor || null;
+    announceChanges(state.documents);
+    renderList();
+  } catch (error) {
+    if (error.status !== 401) toast(errorMessage(error));
+  } finally {
+    state.loadingMore = false;
+  }
+}
+
+/** Ask only for what changed since the last reply and fold it into the list. */
+async function poll() {
+  if (!state.since) {
+    await reload();
+    return;
+  }
+  const generation = state.generation;
+  try {
+    const changed = [];
+    let cursor = null;
+    let since = null;
+    for (let page = 0; page < MAX_CHANGE_PAGES; page += 1) {
+      const params = new URLSearchParams({ limit: String(CHANGES_PAGE), updated_since: state.since });
+      if (cursor) params.set('cursor', cursor);
+      const reply = await api(`/api/v1/documents?${params}`);
+      since = since || reply.next_updated_since;
+      changed.push(...(reply.documents || []));
+      cursor = reply.next_cursor;
+      if (!cursor) break;
+    }
+    if (generation !== state.generation) return;
+    if (cursor) {
+      await reload();
+      return;
+    }
+    for (const doc of changed) merge(doc);
+    state.since = since || state.since;
+    announceChanges(changed);
+    renderList();
+  } catch (error) {
+    if (error.status !== 401) toast(errorMessage(error));
+  }
+  schedule();
 }
 
 function schedule() {
   window.clearTimeout(state.timer);
   if (!state.visible) return;
   const busy = state.documents.some((doc) => !FINAL.has(doc.status)) || state.pending.some((p) => p.uploading);
-  state.timer = window.setTimeout(refresh, busy ? FAST_POLL_MS : SLOW_POLL_MS);
+  state.timer = window.setTimeout(poll, busy ? FAST_POLL_MS : SLOW_POLL_MS);
 }
 
-async function refresh() {
-  try {
-    const reply = await api('/api/v1/documents');
-    state.documents = reply.documents || [];
-    announceChanges();
-    renderList();
-  } catch (error) {
-    if (error.status !== 401) toast(errorMessage(error));
-  }
-  schedule();
+function applyFilter() {
+  const next = { q: $('#doc-search').value.trim(), status: $('#doc-status-filter').value };
+  if (next.q === state.filter.q && next.status === state.filter.status) return;
+  state.filter = next;
+  state.cursor = null;
+  reload();
 }
 
 // ---- wiring ----------------------------------------------------------------------------
@@ -343,6 +492,23 @@ export function initDocuments() {
   });
   $('#acl-form').addEventListener('submit', saveAcl);
   $('#acl-cancel').addEventListener('click', () => $('#acl-dialog').close());
+  $('#doc-filter-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    window.clearTimeout(state.searchTimer);
+    applyFilter();
+  });
+  $('#doc-search').addEventListener('input', () => {
+    window.clearTimeout(state.searchTimer);
+    state.searchTimer = window.setTimeout(applyFilter, SEARCH_DELAY_MS);
+  });
+  $('#doc-status-filter').addEventListener('change', applyFilter);
+  $('#doc-more').addEventListener('click', loadMore);
+  if ('IntersectionObserver' in window) { // more pages as the reader scrolls to the end
+    state.observer = new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) loadMore();
+    });
+    state.observer.observe($('#doc-more'));
+  }
   onLanguageChange(() => {
     renderList();
     renderQueue();
@@ -356,7 +522,7 @@ export function showDocuments(me) {
   renderShareChoices();
   renderQueue();
   renderList();
-  refresh();
+  reload();
 }
 
 export function hideDocuments() {
@@ -366,7 +532,13 @@ export function hideDocuments() {
 
 export function resetDocuments() {
   hideDocuments();
+  state.generation += 1;
   state.documents = [];
+  state.cursor = null;
+  state.since = null;
+  state.filter = { q: '', status: '' };
+  $('#doc-search').value = '';
+  $('#doc-status-filter').value = '';
   state.pending = [];
   state.previous = new Map();
   state.allGroups = [];
