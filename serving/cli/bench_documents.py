@@ -34,7 +34,7 @@ import typer
 from sqlalchemy import Engine, create_engine, delete, func, insert, select, text
 from sqlalchemy.engine import make_url
 
-from core.acl import group_token, user_token
+from core.acl import group_token, readable_in_sql, user_token
 from core.db.engine import make_engine, migrate, session_factory
 from core.db.models import Document, DocumentAclToken, DocumentVersion, User
 from core.users import UserDirectory
@@ -328,6 +328,9 @@ def run_bench(
     users.set_groups(READER, member_of)
     users.add_user(ADMIN, admin=True)
     keys = {"user": users.issue_key(READER), "admin": users.issue_key(ADMIN)}
+    with engine.connect() as connection:
+        readable = readable_in_sql(users.principal(READER), Document.id)
+        user_documents = connection.scalar(select(func.count()).select_from(Document).where(readable))
     engine.dispose()
     results = []
     with tempfile.TemporaryDirectory(prefix="sillok-bench-documents-") as tmp:
@@ -357,6 +360,7 @@ def run_bench(
         "documents": documents,
         "groups": groups,
         "user_share": reader_groups / groups,
+        "user_documents": user_documents,
         "limit": limit,
         "requests": requests,
         "build_seconds": round(build_seconds, 1),
