@@ -74,7 +74,7 @@ def test_no_module_imports_itself_through_others_not_even_for_types() -> None:
 def test_the_cycle_check_finds_a_planted_cycle() -> None:
     graph = grimp.build_graph(*PACKAGES, include_external_packages=False, exclude_type_checking_imports=False)
     graph.add_import(importer="core.types", imported="core.documents")  # documents imports types
-    assert ["core.documents", "core.types"] in cycles(graph)
+    assert any({"core.documents", "core.types"} <= set(group) for group in cycles(graph))
 
 
 class _Planting:
