@@ -28,11 +28,11 @@ def test_bench_documents_measures_both_principals_and_reuses_its_registry(
     assert set(rows) == {
         ("user", "page 1"),
         ("user", "page 10"),  # the user's last page (200 documents, 10 a page)
-        ("user", "page 1, q=보고서"),
+        ("user", "page 1, q=규정"),
         ("user", "page 1, status=failed"),
         ("admin", "page 1"),
         ("admin", "page 10"),
-        ("admin", "page 1, q=보고서"),
+        ("admin", "page 1, q=규정"),
         ("admin", "page 1, status=failed"),
         ("user", "GET /api/v1/me (reference)"),
     }  # page 500 exists for nobody: skipped, not measured
