@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import TextColumn
 
 from core.acl import Acl
 from core.errors import DependencyUnavailable, InvalidInput
@@ -19,7 +19,7 @@ from ingest.connectors.report import Problem, SyncReport
 from ingest.connectors.runs import QueueSink, sync_all
 from ingest.pipeline import Outcome
 from serving.cli.bootstrap import CliServices
-from serving.cli.console import err
+from serving.cli.console import err, progress
 
 FINAL = {DocumentStatus.INDEXED, DocumentStatus.FAILED, DocumentStatus.SUPERSEDED}
 _POLL_S = 0.5
@@ -50,15 +50,8 @@ def worker_if_needed(container: CliServices) -> Iterator[str]:
 
 def follow(container: CliServices, targets: list[tuple[Path, str, str]]) -> list[Outcome]:
     """Wait until every (path, document, version) is final, with a progress bar and an ETA."""
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[chunks]} chunks"),
-        TimeRemainingColumn(),
-    )
     outcomes: dict[int, Outcome] = {}
-    with Progress(*columns, console=err, transient=True) as bar:
+    with progress(TextColumn("{task.fields[chunks]} chunks")) as bar:
         task = bar.add_task("Indexing", total=len(targets), chunks=0)
         while len(outcomes) < len(targets):
             chunks = 0

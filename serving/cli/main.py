@@ -7,10 +7,15 @@ from core.offline import disable_phone_home
 
 disable_phone_home()  # before any library is imported: some read their telemetry switches only then
 
+import sys
+import traceback
+from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer import rich_utils
 
 from core.acl import Acl
 from core.errors import InvalidInput, SillokError
@@ -20,16 +25,28 @@ from serving.cli.bench import bench_app
 from serving.cli.bench_documents import bench_documents
 from serving.cli.bench_serve import bench_serve
 from serving.cli.bootstrap import build_cli
-from serving.cli.console import emit_json, err
+from serving.cli.console import emit_error, emit_json, err, set_json_output
 from serving.cli.eval_answers import eval_answers
 from serving.cli.eval_verifier import eval_verifier
 from serving.cli.evaluate import eval_app
+from serving.cli.exit_codes import (
+    INTERNAL,
+    INTERRUPTED,
+    INVALID,
+    OK,
+    PARTIAL_FAILURE,
+    USAGE,
+    exit_status,
+    help_epilog,
+)
 from serving.cli.ingest import ingest_paths, sync_connectors
 from serving.cli.reindex import reindex
 from serving.cli.users import users_app
 from serving.render import search_results
 
-app = typer.Typer(help="Sillok: private answers over company documents.", no_args_is_help=True)
+app = typer.Typer(
+    help="Sillok: private answers over company documents.", epilog=help_epilog(), no_args_is_help=True
+)
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 eval_app.command("answers")(eval_answers)
@@ -39,6 +56,30 @@ bench_app.command("documents")(bench_documents)
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 app.command("reindex")(reindex)
+_ALLOW_FAILURES_HELP = "Exit 0 even when some files failed (otherwise exit status 7)."
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"sillok {metadata.version('sillok')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Sillok: private answers over company documents."""
+
+
+def _exit_if_failed(failed: int, allow_failures: bool) -> None:
+    """End with the partial-failure status when files failed, unless the caller accepts that."""
+    if failed and not allow_failures:
+        err.print(f"[red]{failed} file(s) failed[/]; exit status {PARTIAL_FAILURE} (--allow-failures: 0)")
+        raise typer.Exit(PARTIAL_FAILURE)
 
 
 @app.command()
@@ -131,32 +172,41 @@ def ingest(
     user: Annotated[list[str] | None, typer.Option("--user", help="User who may read them.")] = None,
     public: Annotated[bool, typer.Option("--public", help="Everyone may read them.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Block until each file is indexed or failed.")] = False,
+    allow_failures: Annotated[bool, typer.Option("--allow-failures", help=_ALLOW_FAILURES_HELP)] = False,
 ) -> None:
     """Register files with an ACL and queue them; one line per file with its status.
 
     On the embedded default this process runs the worker itself unless a server owns the
     index, so the files are final when it exits; with Redis workers `--wait` follows them.
+    Exits with status 7 when any file failed (without --wait on Redis workers: any file that
+    could not be registered), unless --allow-failures is given.
     """
     if not (user or group or public):
         err.print("[yellow]No --user, --group or --public given: nobody can read these documents.[/]")
     container = build_cli()
     try:
         acl = Acl.of(container.users.ids_for(user or ()).values(), group or (), public)
-        ingest_paths(container, paths, acl, wait)
+        failed = ingest_paths(container, paths, acl, wait)
     finally:
         container.close()
+    _exit_if_failed(failed, allow_failures)
 
 
 @app.command()
 def sync(
     wait: Annotated[bool, typer.Option("--wait", help="Block until each new version is final.")] = False,
+    allow_failures: Annotated[bool, typer.Option("--allow-failures", help=_ALLOW_FAILURES_HELP)] = False,
 ) -> None:
-    """Synchronise the configured folders and intranet sites now (they also sync on a schedule)."""
+    """Synchronise the configured folders and intranet sites now (they also sync on a schedule).
+
+    Exits with status 7 when any file failed, unless --allow-failures is given.
+    """
     container = build_cli()
     try:
-        sync_connectors(container, wait)
+        failed = sync_connectors(container, wait)
     finally:
         container.close()
+    _exit_if_failed(failed, allow_failures)
 
 
 @app.command()
@@ -204,13 +254,55 @@ def search(
         typer.echo(f"{r['score']:.3f}  {r['title']}{page}\n       {r['text'][:160]!r}")
 
 
-def main() -> None:
-    """Console-script entry point: Sillok errors become one clear line and exit status 1."""
+def wants_json(args: Sequence[str]) -> bool:
+    """Whether the command line asks for `--json` (a flag without a value, before any `--`)."""
+    options = list(args)
+    return "--json" in (options[: options.index("--")] if "--" in options else options)
+
+
+def _fail(code: str, message: str, status: int, as_json: bool) -> int:
+    if as_json:
+        emit_error(code, message)
+    else:
+        err.print(f"[red]error[/] ({code}): {message}", highlight=False)
+    return status
+
+
+def run(args: Sequence[str] | None = None, cli: typer.Typer = app) -> int:
+    """Run one command line and return its exit status (see `sillok --help`).
+
+    The one place where failures become exit statuses: Sillok errors by class, usage errors
+    2, anything unexpected 1 (with its traceback). Under `--json` each failure is also one
+    JSON object on stdout, `{"error": {"code", "message"}}` with the API's codes.
+    """
+    argv = list(sys.argv[1:] if args is None else args)
+    as_json = wants_json(argv)
+    set_json_output(as_json)
     try:
-        app()
+        result = cli(args=argv, prog_name="sillok", standalone_mode=False)
     except SillokError as exc:
-        err.print(f"[red]error[/] ({exc.code}): {exc.message}")
-        raise SystemExit(1) from None
+        return _fail(exc.code, exc.message, exit_status(exc), as_json)
+    except typer.TyperException as exc:  # Click's errors (as vendored by Typer)
+        status = USAGE if exc.exit_code == USAGE else INVALID
+        if not as_json or exc.__class__.__name__ == "NoArgsIsHelpError":
+            rich_utils.rich_format_error(exc)  # type: ignore[arg-type]  # a bare group: its help
+            return status
+        return _fail("invalid_input", exc.format_message(), status, as_json)
+    except typer.Abort:
+        return _fail("interrupted", "aborted", INTERRUPTED, as_json)
+    except Exception as exc:
+        if not as_json:
+            raise  # Typer shows the traceback; Python exits with status 1
+        traceback.print_exc()
+        return _fail("internal_error", f"{type(exc).__name__}: {exc}", INTERNAL, as_json)
+    finally:
+        set_json_output(False)
+    return result if isinstance(result, int) and not isinstance(result, bool) else OK
 
 
-__all__ = ["app", "main"]
+def main() -> None:
+    """Console-script entry point: exits with the status of `run`."""
+    raise SystemExit(run())
+
+
+__all__ = ["app", "main", "run"]

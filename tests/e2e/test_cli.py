@@ -35,7 +35,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def test_ingest_prints_one_final_status_line_per_file(env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "note.md").write_text("# Note\n\nParking is free on weekends.")
-    out = run(["ingest", str(tmp_path), "--public", "--wait"], env)
+    out = run(["ingest", str(tmp_path), "--public", "--wait", "--allow-failures"], env)
     lines = sorted(out.strip().splitlines())
     assert lines[0].startswith("failed\t") and "empty" in lines[0]
     assert lines[1].startswith("indexed\t") and "note.md" in lines[1]
@@ -127,7 +127,7 @@ def test_unknown_user_is_a_clear_error(env: dict[str, str]) -> None:
     result = subprocess.run(
         [SILLOK, "ask", "hello", "--as", "mallory"], env=env, capture_output=True, text=True
     )
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "not_found" in result.stderr and "Traceback" not in result.stderr
 
 
