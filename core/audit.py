@@ -47,6 +47,8 @@ class AuditLog:
         failed sign-in names the account it tried).
         """
         now = datetime.now(UTC)
+        if isinstance(actor, Principal) and actor.key_prefix:
+            detail = {**detail, "key_prefix": actor.key_prefix}  # which API key acted
         name, actor_id = (
             (actor.username, actor.user_id or None) if isinstance(actor, Principal) else (actor, None)
         )

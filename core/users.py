@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -14,11 +15,49 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.acl import Principal, valid_name
 from core.db.models import ApiKey, Group, Membership, User, WebSession, iso
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 KEY_PREFIX = "slk_"
+# What an API key may be limited to; a key with none of them listed has every right of its owner.
+SCOPES = ("search", "chat", "documents:read", "documents:write", "admin")
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # how stale a key's `last_used_at` may be
 BOOTSTRAP_ADMIN = "admin"
+
+
+class ScopeExceedsOwner(Forbidden):
+    """A key asked for a scope its owner does not have (only admins' keys may hold `admin`)."""
+
+    code = "scope_exceeds_owner"
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _key_scopes(scopes: Iterable[str] | None, owner: User) -> list[str] | None:
+    """The scopes to store for a new key of `owner` (None: all of the owner's rights)."""
+    if scopes is None:
+        return None
+    names = sorted(set(scopes))
+    unknown = [n for n in names if n not in SCOPES]
+    if unknown:
+        raise InvalidInput(f"unknown scope(s) {', '.join(unknown)}; scopes are {', '.join(SCOPES)}")
+    if not names:
+        raise InvalidInput("give at least one scope, or leave scopes out for all of the owner's rights")
+    if "admin" in names and not owner.is_admin:
+        raise ScopeExceedsOwner(
+            f"{owner.username} is not an admin, so their keys cannot have the admin scope"
+        )
+    return names
+
+
+def _key_expiry(expires_at: datetime | None) -> datetime | None:
+    if expires_at is None:
+        return None
+    moment = _aware(expires_at)
+    if moment <= datetime.now(UTC):
+        raise InvalidInput("expires_at must be in the future")
+    return moment
 
 
 def hash_key(key: str) -> str:
@@ -32,6 +71,7 @@ def _record(user: User) -> dict[str, object]:
         "email": user.email,
         "groups": sorted(m.group.name for m in user.memberships),
         "admin": user.is_admin,
+        "service": user.is_service,
         "created_at": iso(user.created_at),
     }
 
@@ -50,9 +90,18 @@ class UserDirectory:
         self._bootstrap_token = bootstrap_token
 
     def add_user(
-        self, username: str, email: str | None = None, groups: Iterable[str] = (), admin: bool = False
+        self,
+        username: str,
+        email: str | None = None,
+        groups: Iterable[str] = (),
+        admin: bool = False,
+        service: bool = False,
     ) -> Principal:
-        """Create a user, or update an existing one's email, groups and role (idempotent)."""
+        """Create a user, or update an existing one's email, groups and role (idempotent).
+
+        `service` makes it a service account, which never signs in and acts only by API key;
+        Conflict for an existing user who can sign in (a password or an identity provider).
+        """
         names = sorted(set(groups))
         bad = [n for n in [username, *names] if not valid_name(n)]
         if bad:
@@ -62,6 +111,10 @@ class UserDirectory:
             if user is None:
                 user = User(username=username)
                 session.add(user)
+            if service and not user.is_service:
+                if user.password_hash is not None or user.oidc_subject is not None:
+                    raise Conflict(f"{username} can sign in, so it cannot become a service account")
+                user.is_service = True
             user.email = email or user.email
             user.is_admin = admin or user.is_admin
             self._set_groups(session, user, names)
@@ -89,7 +142,7 @@ class UserDirectory:
                 user = User(username=username, oidc_subject=subject)
                 session.add(user)
             elif user.oidc_subject != subject:
-                if user.oidc_subject is not None or user.password_hash is not None:
+                if user.oidc_subject is not None or user.password_hash is not None or user.is_service:
                     raise Conflict("the user name belongs to another account")
                 user.oidc_subject = subject
             user.email = email or user.email
@@ -128,13 +181,33 @@ class UserDirectory:
             session.execute(delete(WebSession).where(WebSession.user_id == user.id))
             session.delete(user)
 
-    def issue_key(self, username: str) -> str:
-        """A new API key for the user; only its hash is stored, so it is shown once."""
+    def issue_key(
+        self, username: str, scopes: Iterable[str] | None = None, expires_at: datetime | None = None
+    ) -> str:
+        """A new API key for the user; only its hash is stored, so it is shown once.
+
+        `scopes` limits it to some of `SCOPES` (None: every right of its owner; never more: only
+        an admin's key may hold `admin`); `expires_at` ends it (None: it lasts until revoked).
+        """
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         with self._sessions.begin() as session:
             user = self._user(session, username)
-            session.add(ApiKey(user_id=user.id, prefix=key[:12], key_hash=hash_key(key)))
+            session.add(
+                ApiKey(
+                    user_id=user.id,
+                    prefix=key[:12],
+                    key_hash=hash_key(key),
+                    scopes=_key_scopes(scopes, user),
+                    expires_at=_key_expiry(expires_at),
+                )
+            )
         return key
+
+    def is_service(self, username: str) -> bool:
+        """True when `username` is a service account (False for an unknown name)."""
+        with self._sessions() as session:
+            flag = session.scalar(select(User.is_service).where(User.username == username))
+            return bool(flag)
 
     def revoke_key(self, username: str, prefix: str) -> None:
         """Revoke the user's key that starts with `prefix`; it stops working at once."""
@@ -150,7 +223,8 @@ class UserDirectory:
             key.revoked_at = datetime.now(UTC)
 
     def keys(self, username: str) -> list[dict[str, object]]:
-        """The user's keys: prefix, creation, last use and revocation (never the key itself)."""
+        """The user's keys: prefix, scopes (None: all of the owner's rights), expiry, creation,
+        last use and revocation (never the key itself)."""
         with self._sessions() as session:
             user = self._user(session, username)
             rows = session.scalars(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id))
@@ -160,6 +234,8 @@ class UserDirectory:
                     "created_at": iso(k.created_at),
                     "last_used_at": iso(k.last_used_at),
                     "revoked_at": iso(k.revoked_at),
+                    "scopes": k.scopes,
+                    "expires_at": iso(k.expires_at),
                 }
                 for k in rows
             ]
@@ -234,7 +310,8 @@ class UserDirectory:
             return principal_of(user) if user is not None else None
 
     def authenticate_key(self, key: str) -> Principal | None:
-        """The principal holding a valid, unrevoked API key, or None."""
+        """The principal holding a valid, unrevoked, unexpired API key, or None. It carries the
+        key's prefix and scopes; its groups and role are the owner's as they are now."""
         if self._bootstrap_token and hmac.compare_digest(key.encode(), self._bootstrap_token.encode()):
             return self._bootstrap_admin()
         if not key.startswith(KEY_PREFIX):
@@ -243,15 +320,14 @@ class UserDirectory:
             row = session.scalar(
                 select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
             )
-            if row is None:
-                return None
-            principal = principal_of(row.user)
             now = datetime.now(UTC)
+            if row is None or (row.expires_at is not None and _aware(row.expires_at) <= now):
+                return None
+            owner = principal_of(row.user)
+            scopes = frozenset(row.scopes) if row.scopes is not None else None
+            principal = replace(owner, key_prefix=row.prefix, scopes=scopes)
             last = row.last_used_at
-            if (
-                last is None
-                or now - (last if last.tzinfo else last.replace(tzinfo=UTC)) > LAST_USED_RESOLUTION
-            ):
+            if last is None or now - _aware(last) > LAST_USED_RESOLUTION:
                 # A write per request would queue every request behind the database's write lock.
                 row.last_used_at = now
                 session.commit()

@@ -45,6 +45,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     # "<issuer> <subject>" of the identity-provider account this user is bound to, if any.
     oidc_subject: Mapped[str | None] = mapped_column(String(512), unique=True, index=True)
+    # A service account never signs in (no password, no identity provider); it acts by API key.
+    is_service: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -89,6 +91,9 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Scope names the key is limited to; None: every right of its owner (keys from before scopes).
+    scopes: Mapped[list[str] | None] = mapped_column(JSON)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship(back_populates="api_keys")
 

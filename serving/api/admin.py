@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
 
 from core.acl import Principal
-from core.errors import Forbidden
+from core.errors import Conflict, Forbidden
 from serving.api.bootstrap import ApiServices
 from serving.api.deps import ContainerDep, CurrentPrincipal
+from serving.api.responses import (
+    AUTHENTICATED,
+    CREATE_USER,
+    FOUND,
+    FOUND_WITH_BODY,
+    GroupList,
+    IssuedKey,
+    KeyList,
+    Me,
+    UserList,
+    UserRecord,
+)
 from serving.api.schemas import GroupsBody, NewUser
+from serving.api.scopes import ANY_KEY, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
+ADMIN = [Scope("admin")]  # users, groups and keys: a scoped key needs the admin scope
+ScopeName = Literal["search", "chat", "documents:read", "documents:write", "admin"]
+
+
+class NewKey(BaseModel):
+    """`POST /api/v1/users/{username}/api-keys` (optional body)."""
+
+    scopes: list[ScopeName] | None = Field(
+        default=None,
+        max_length=5,
+        description="Limit the key to these scopes; left out: every right of its owner.",
+        examples=[["search", "chat"]],
+    )
+    expires_at: datetime | None = Field(
+        default=None,
+        description="ISO 8601; the key is refused (401) from then on. Left out: until revoked.",
+        examples=["2027-01-01T00:00:00Z"],
+    )
 
 
 def require_admin(principal: Principal) -> None:
@@ -30,24 +63,35 @@ def _audit(container: ApiServices, principal: Principal, action: str, detail: di
     container.audit.record(principal, action, "rest", detail)
 
 
-@router.get("/me", tags=["users"])
+@router.get("/me", tags=["users"], dependencies=[Scope(ANY_KEY)], response_model=Me, responses=AUTHENTICATED)
 def me(principal: CurrentPrincipal) -> dict[str, Any]:
     """Who the caller is."""
-    return {"username": principal.username, "groups": sorted(principal.groups), "admin": principal.is_admin}
+    return {
+        "username": principal.username,
+        "groups": sorted(principal.groups),
+        "admin": principal.is_admin,
+        "key_prefix": principal.key_prefix,
+        "scopes": sorted(principal.scopes) if principal.scopes is not None else None,
+    }
 
 
-@router.get("/users")
+@router.get("/users", dependencies=ADMIN, response_model=UserList, responses=AUTHENTICATED)
 def list_users(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
     """Every user (admin)."""
     require_admin(principal)
     return {"users": container.users.list_users()}
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, dependencies=ADMIN, response_model=UserRecord, responses=CREATE_USER)
 def create_user(body: NewUser, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
-    """Create a user, or update one (idempotent; admin)."""
+    """Create a user, or update one (idempotent; admin). `service: true` makes a service
+    account: it cannot sign in (so it takes no password) and acts only by API key."""
     require_admin(principal)
-    container.users.add_user(body.username, body.email, body.groups, body.admin)
+    if body.service and body.password is not None:
+        raise Conflict("a service account cannot sign in, so it takes no password")
+    if body.password is not None and container.users.is_service(body.username):
+        raise Conflict(f"{body.username} is a service account and cannot sign in")
+    container.users.add_user(body.username, body.email, body.groups, body.admin, service=body.service)
     if body.password is not None:
         container.passwords.set_password(body.username, body.password)
     user = container.users.describe(body.username)
@@ -55,14 +99,16 @@ def create_user(body: NewUser, principal: CurrentPrincipal, container: Container
     return user
 
 
-@router.get("/users/{username}")
+@router.get("/users/{username}", dependencies=ADMIN, response_model=UserRecord, responses=FOUND)
 def get_user(username: str, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
     """A user's record (admin or self)."""
     _self_or_admin(principal, username)
     return container.users.describe(username)
 
 
-@router.put("/users/{username}/groups")
+@router.put(
+    "/users/{username}/groups", dependencies=ADMIN, response_model=UserRecord, responses=FOUND_WITH_BODY
+)
 def set_groups(
     username: str, body: GroupsBody, principal: CurrentPrincipal, container: ContainerDep
 ) -> dict[str, Any]:
@@ -75,7 +121,7 @@ def set_groups(
     return user
 
 
-@router.delete("/users/{username}", status_code=204)
+@router.delete("/users/{username}", status_code=204, dependencies=ADMIN, responses=FOUND)
 def delete_user(username: str, principal: CurrentPrincipal, container: ContainerDep) -> Response:
     """Delete a user (admin); their keys stop working at once."""
     require_admin(principal)
@@ -85,23 +131,36 @@ def delete_user(username: str, principal: CurrentPrincipal, container: Container
     return Response(status_code=204)
 
 
-@router.get("/users/{username}/api-keys")
+@router.get("/users/{username}/api-keys", dependencies=ADMIN, response_model=KeyList, responses=FOUND)
 def list_keys(username: str, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
     """The user's keys, without the secrets (admin or self)."""
     _self_or_admin(principal, username)
     return {"keys": container.users.keys(username)}
 
 
-@router.post("/users/{username}/api-keys", status_code=201)
-def issue_key(username: str, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, str]:
-    """A new API key, shown this once (admin or self)."""
+@router.post(
+    "/users/{username}/api-keys",
+    status_code=201,
+    dependencies=ADMIN,
+    response_model=IssuedKey,
+    responses=FOUND_WITH_BODY,
+)
+def issue_key(
+    username: str, principal: CurrentPrincipal, container: ContainerDep, body: NewKey | None = None
+) -> dict[str, Any]:
+    """A new API key, shown this once (admin or self), optionally limited to some scopes and
+    ending at `expires_at`. It never has more rights than its owner: asking for `admin` for a
+    user who is not an admin is 403 `scope_exceeds_owner`."""
     _self_or_admin(principal, username)
-    key = container.users.issue_key(username)
-    _audit(container, principal, "key.issue", {"user": username, "prefix": key[:12]})
-    return {"key": key, "prefix": key[:12]}
+    wanted = body or NewKey()
+    key = container.users.issue_key(username, wanted.scopes, wanted.expires_at)
+    record = next(k for k in container.users.keys(username) if k["prefix"] == key[:12])
+    detail = {"user": username, "prefix": key[:12], "scopes": record["scopes"]}
+    _audit(container, principal, "key.issue", {**detail, "expires_at": record["expires_at"]})
+    return {"key": key, "prefix": key[:12], "scopes": record["scopes"], "expires_at": record["expires_at"]}
 
 
-@router.delete("/users/{username}/api-keys/{prefix}", status_code=204)
+@router.delete("/users/{username}/api-keys/{prefix}", status_code=204, dependencies=ADMIN, responses=FOUND)
 def revoke_key(username: str, prefix: str, principal: CurrentPrincipal, container: ContainerDep) -> Response:
     """Revoke a key (admin or self); it stops working at once."""
     _self_or_admin(principal, username)
@@ -110,7 +169,7 @@ def revoke_key(username: str, prefix: str, principal: CurrentPrincipal, containe
     return Response(status_code=204)
 
 
-@router.get("/groups")
+@router.get("/groups", dependencies=ADMIN, response_model=GroupList, responses=AUTHENTICATED)
 def list_groups(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
     """Every group with its members (admin)."""
     require_admin(principal)

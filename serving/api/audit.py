@@ -12,15 +12,17 @@ from fastapi.responses import StreamingResponse
 
 from serving.api.admin import require_admin
 from serving.api.deps import ContainerDep, CurrentPrincipal
+from serving.api.responses import AUDIT_LINES, FOUND, Seen
+from serving.api.scopes import Scope
 
-router = APIRouter(prefix="/api/v1/audit", tags=["admin"])
+router = APIRouter(prefix="/api/v1/audit", tags=["admin"], dependencies=[Scope("admin")])
 
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@router.get("", response_class=StreamingResponse)
+@router.get("", response_class=StreamingResponse, responses=AUDIT_LINES)
 def export(
     principal: CurrentPrincipal,
     container: ContainerDep,
@@ -42,7 +44,7 @@ def export(
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
-@router.get("/seen")
+@router.get("/seen", response_model=Seen, responses=FOUND)
 def seen(
     user: str, since: datetime, until: datetime, principal: CurrentPrincipal, container: ContainerDep
 ) -> dict[str, Any]:

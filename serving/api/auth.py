@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from core.errors import Unauthenticated
 from serving.api.bootstrap import ApiServices
 from serving.api.deps import CSRF_COOKIE, SESSION_COOKIE, ContainerDep, CurrentPrincipal, client_ip
+from serving.api.responses import AUTHENTICATED, PUBLIC, SIGN_IN, AuthConfig, SignedIn
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 _BAD_LOGIN = "invalid username or password"
@@ -28,14 +29,14 @@ class Login(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-@router.get("/config")
+@router.get("/config", response_model=AuthConfig, responses=PUBLIC)
 def config(container: ContainerDep) -> dict[str, Any]:
     """How the web UI may sign in."""
     oidc = container.settings.oidc.issuer is not None and container.settings.oidc.client_id is not None
     return {"local": True, "oidc": oidc, "oidc_login_url": "/api/v1/auth/oidc/start" if oidc else None}
 
 
-@router.post("/login")
+@router.post("/login", response_model=SignedIn, responses=SIGN_IN)
 async def login(body: Login, request: Request, response: Response, container: ContainerDep) -> dict[str, Any]:
     """Check a local account's password and open a session (cookie) with a CSRF token.
 
@@ -53,7 +54,8 @@ def _sign_in(
     body: Login, request: Request, response: Response, container: ApiServices, address: str
 ) -> dict[str, Any]:
     limits = container.abuse_limits
-    if not container.passwords.check(body.username, body.password):
+    accepted = container.passwords.check(body.username, body.password)
+    if not accepted or container.users.is_service(body.username):  # service accounts never sign in
         limits.sign_in_failed(address, body.username)
         container.audit.record(body.username, "login.failed", "web", {"address": address})
         raise Unauthenticated(_BAD_LOGIN)
@@ -74,7 +76,7 @@ def _sign_in(
     }
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, responses=AUTHENTICATED)
 def logout(request: Request, principal: CurrentPrincipal, container: ContainerDep) -> Response:
     """End the caller's browser session."""
     token = request.cookies.get(SESSION_COOKIE)

@@ -8,18 +8,25 @@ from fastapi import APIRouter, Response
 
 from core.conversations import visible_message
 from serving.api.deps import ContainerDep, CurrentPrincipal
+from serving.api.responses import AUTHENTICATED, FOUND, FOUND_WITH_BODY, ConversationList, ConversationView
 from serving.api.schemas import FeedbackBody
+from serving.api.scopes import Scope
 
-router = APIRouter(prefix="/api/v1", tags=["chat"])
+router = APIRouter(prefix="/api/v1", tags=["chat"], dependencies=[Scope("chat")])
 
 
-@router.get("/conversations")
+@router.get("/conversations", response_model=ConversationList, responses=AUTHENTICATED)
 def list_conversations(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
     """The caller's conversations, most recent first."""
     return {"conversations": container.conversations.for_user(principal)}
 
 
-@router.get("/conversations/{conversation_id}")
+@router.get(
+    "/conversations/{conversation_id}",
+    response_model=ConversationView,
+    response_model_exclude_unset=True,  # an answer's checks only where they were kept
+    responses=FOUND,
+)
 def get_conversation(
     conversation_id: str, principal: CurrentPrincipal, container: ContainerDep
 ) -> dict[str, Any]:
@@ -35,7 +42,7 @@ def get_conversation(
     }
 
 
-@router.delete("/conversations/{conversation_id}", status_code=204)
+@router.delete("/conversations/{conversation_id}", status_code=204, responses=FOUND)
 def delete_conversation(
     conversation_id: str, principal: CurrentPrincipal, container: ContainerDep
 ) -> Response:
@@ -44,7 +51,7 @@ def delete_conversation(
     return Response(status_code=204)
 
 
-@router.post("/messages/{message_id}/feedback", status_code=204)
+@router.post("/messages/{message_id}/feedback", status_code=204, responses=FOUND_WITH_BODY)
 def feedback(
     message_id: int, body: FeedbackBody, principal: CurrentPrincipal, container: ContainerDep
 ) -> Response:

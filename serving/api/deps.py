@@ -14,6 +14,7 @@ from core.auth.oidc import REJECTION_MESSAGE, InvalidToken
 from core.errors import CsrfFailed, Unauthenticated
 from core.users import KEY_PREFIX
 from serving.api.bootstrap import ApiServices
+from serving.api.scopes import enforce
 
 log = structlog.get_logger(__name__)
 
@@ -96,11 +97,16 @@ async def authenticate(
     request: Request, container: Annotated[ApiServices, Depends(get_container)]
 ) -> Principal:
     """The caller's principal: the one the edge established before the body was read
-    (`serving.api.gate`), or, for a request that did not pass it, established now."""
+    (`serving.api.gate`), or, for a request that did not pass it, established now.
+
+    A scoped API key is refused here (403 `insufficient_scope`) on a route that does not
+    declare one of its scopes (`serving.api.scopes`), before the route reads its body.
+    """
     principal = getattr(request.state, "principal", None)
-    if isinstance(principal, Principal):
-        return principal
-    return await run_in_threadpool(establish, request, container)
+    if not isinstance(principal, Principal):
+        principal = await run_in_threadpool(establish, request, container)
+    enforce(principal, request.scope.get("route"))
+    return principal
 
 
 ContainerDep = Annotated[ApiServices, Depends(get_container)]

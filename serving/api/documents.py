@@ -28,7 +28,21 @@ from core.errors import Forbidden, InvalidInput, NotFound
 from core.types import DocumentStatus, chunk_position
 from serving.api.bootstrap import ApiServices
 from serving.api.deps import ContainerDep, CurrentPrincipal
+from serving.api.responses import (
+    CONTENT,
+    FOUND,
+    FOUND_WITH_BODY,
+    RETRY,
+    UPLOAD,
+    WITH_INPUT,
+    Accepted,
+    AclChanged,
+    DocumentPage,
+    DocumentView,
+    Why,
+)
 from serving.api.schemas import AclBody, ListedStatus, ListScope
+from serving.api.scopes import Scope
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 _COPY_BLOCK = 1 << 20
@@ -150,7 +164,14 @@ _UPLOAD_SCHEMA = {
 }
 
 
-@router.post("", status_code=202, openapi_extra=_UPLOAD_SCHEMA)
+@router.post(
+    "",
+    status_code=202,
+    openapi_extra=_UPLOAD_SCHEMA,
+    dependencies=[Scope("documents:write")],
+    response_model=Accepted,
+    responses=UPLOAD,
+)
 async def upload(request: Request, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, str]:
     """Store an uploaded file and queue it; 202 once the registry has committed it."""
     form = await request.form(max_files=1, max_fields=8)
@@ -195,7 +216,7 @@ async def upload(request: Request, principal: CurrentPrincipal, container: Conta
     return {"id": doc.id, "status": doc.status, "version": registration.version}
 
 
-@router.get("")
+@router.get("", dependencies=[Scope("documents:read")], response_model=DocumentPage, responses=WITH_INPUT)
 def list_documents(
     principal: CurrentPrincipal,
     container: ContainerDep,
@@ -231,7 +252,9 @@ def list_documents(
     }
 
 
-@router.get("/{document_id}")
+@router.get(
+    "/{document_id}", dependencies=[Scope("documents:read")], response_model=DocumentView, responses=FOUND
+)
 def get_document(document_id: str, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
     """One document with its status, failure reason and progress."""
     doc = container.documents.readable(principal, document_id)
@@ -239,7 +262,12 @@ def get_document(document_id: str, principal: CurrentPrincipal, container: Conta
     return document_views([doc], container)[0]
 
 
-@router.get("/{document_id}/content", response_class=FileResponse)
+@router.get(
+    "/{document_id}/content",
+    response_class=FileResponse,
+    dependencies=[Scope("documents:read")],
+    responses=CONTENT,
+)
 def document_content(document_id: str, principal: CurrentPrincipal, container: ContainerDep) -> FileResponse:
     """The original file, as an attachment (never rendered inline by the browser)."""
     doc = container.documents.readable(principal, document_id)
@@ -256,7 +284,12 @@ def document_content(document_id: str, principal: CurrentPrincipal, container: C
     )
 
 
-@router.put("/{document_id}/acl")
+@router.put(
+    "/{document_id}/acl",
+    dependencies=[Scope("documents:write")],
+    response_model=AclChanged,
+    responses=FOUND_WITH_BODY,
+)
 def update_acl(
     document_id: str, body: AclBody, principal: CurrentPrincipal, container: ContainerDep
 ) -> dict[str, Any]:
@@ -272,7 +305,13 @@ def update_acl(
     return {"id": document_id, "acl": after}
 
 
-@router.post("/{document_id}/retry", status_code=202)
+@router.post(
+    "/{document_id}/retry",
+    status_code=202,
+    dependencies=[Scope("documents:write")],
+    response_model=Accepted,
+    responses=RETRY,
+)
 def retry_document(document_id: str, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, str]:
     """Process a failed document's newest version again (uploader or admin); 409 unless it failed."""
     doc = _owned(container, principal, document_id)
@@ -282,7 +321,7 @@ def retry_document(document_id: str, principal: CurrentPrincipal, container: Con
     return {"id": doc.id, "status": DocumentStatus.QUEUED.value, "version": version}
 
 
-@router.delete("/{document_id}", status_code=204)
+@router.delete("/{document_id}", status_code=204, dependencies=[Scope("documents:write")], responses=FOUND)
 def delete_document(document_id: str, principal: CurrentPrincipal, container: ContainerDep) -> Response:
     """Delete a document; it disappears from every answer on the next request."""
     doc = _owned(container, principal, document_id)
@@ -293,7 +332,13 @@ def delete_document(document_id: str, principal: CurrentPrincipal, container: Co
     return Response(status_code=204)
 
 
-@router.get("/{document_id}/why")
+@router.get(
+    "/{document_id}/why",
+    dependencies=[Scope("documents:read")],
+    response_model=Why,
+    response_model_exclude_unset=True,  # `chunk` only when one was asked about
+    responses=FOUND,
+)
 def why(
     document_id: str, principal: CurrentPrincipal, container: ContainerDep, chunk_id: str | None = None
 ) -> dict[str, Any]:

@@ -23,9 +23,11 @@ from core.errors import InvalidInput, SillokError
 from core.types import Turn
 from serving import asking
 from serving.api.deps import ContainerDep, CurrentPrincipal
+from serving.api.responses import AUTHENTICATED, COMPLETIONS, Completion, ModelList
+from serving.api.scopes import Scope
 from serving.api.streaming import sse_stream, started
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Scope("chat")])
 MODEL = "sillok"
 
 
@@ -83,13 +85,13 @@ def _sillok_field(reply: asking.Reply) -> dict[str, Any]:
     return reply.answer.as_dict() | {"conversation_id": reply.conversation_id, "message_id": reply.message_id}
 
 
-@router.get("/models")
+@router.get("/models", response_model=ModelList, responses=AUTHENTICATED)
 def models(_: CurrentPrincipal) -> dict[str, Any]:
     """The one model this endpoint serves."""
     return {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "sillok"}]}
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post("/chat/completions", response_model=Completion, responses=COMPLETIONS)
 def completions(
     body: CompletionRequest, principal: CurrentPrincipal, container: ContainerDep
 ) -> dict[str, Any] | StreamingResponse | JSONResponse:

@@ -15,14 +15,26 @@ from core.errors import SillokError
 from serving import asking
 from serving.api.bootstrap import ApiServices
 from serving.api.deps import ContainerDep, CurrentPrincipal
+from serving.api.responses import (
+    CHAT,
+    METRICS,
+    PUBLIC,
+    READINESS,
+    WITH_BODY,
+    ChatReply,
+    Health,
+    Ready,
+    SearchResults,
+)
 from serving.api.schemas import ChatRequest, SearchRequest
+from serving.api.scopes import Scope
 from serving.api.streaming import sse_stream, started
 from serving.render import search_results
 
 router = APIRouter()
 
 
-@router.get("/healthz", tags=["health"])
+@router.get("/healthz", tags=["health"], response_model=Health, responses=PUBLIC)
 def healthz() -> dict[str, str]:
     """The process is alive."""
     return {"status": "ok"}
@@ -46,7 +58,7 @@ def _ping_broker(container: ApiServices) -> None:
         connection.ensure_connection(max_retries=1, timeout=2)
 
 
-@router.get("/readyz", tags=["health"])
+@router.get("/readyz", tags=["health"], response_model=Ready, responses=READINESS)
 def readyz(container: ContainerDep) -> JSONResponse:
     """Every dependency this process uses answers; 503 names the one that does not."""
     checks = {"database": _check(lambda: _ping_database(container))}
@@ -62,13 +74,19 @@ def readyz(container: ContainerDep) -> JSONResponse:
     return JSONResponse({"status": "ready", "checks": checks})
 
 
-@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+@router.get("/metrics", tags=["health"], response_class=PlainTextResponse, responses=METRICS)
 def metrics() -> PlainTextResponse:
     """Prometheus metrics."""
     return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.post("/api/v1/search", tags=["search"])
+@router.post(
+    "/api/v1/search",
+    tags=["search"],
+    dependencies=[Scope("search")],
+    response_model=SearchResults,
+    responses=WITH_BODY,
+)
 def search(body: SearchRequest, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
     """Ranked passages the caller may read."""
     return search_results(container.asking.search(principal, body.query, body.top_k, "rest"))
@@ -78,7 +96,13 @@ def _sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-@router.post("/api/v1/chat", tags=["chat"], response_model=None)
+@router.post(
+    "/api/v1/chat",
+    tags=["chat"],
+    dependencies=[Scope("chat")],
+    response_model=ChatReply,
+    responses=CHAT,
+)
 def chat(
     body: ChatRequest, principal: CurrentPrincipal, container: ContainerDep
 ) -> dict[str, Any] | StreamingResponse:

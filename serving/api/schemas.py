@@ -42,6 +42,7 @@ class NewUser(BaseModel):
     groups: list[Name] = Field(default_factory=list, max_length=1000)
     admin: bool = False
     password: str | None = Field(default=None, min_length=12, max_length=1024)  # for web sign-in
+    service: bool = False  # a service account: never signs in, acts only by API key
 
 
 class GroupsBody(BaseModel):

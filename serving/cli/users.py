@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
+from core.errors import InvalidInput
+from core.users import SCOPES
 from serving.cli.bootstrap import CliServices, build_cli
 
 users_app = typer.Typer(help="Manage users, groups and API keys.", no_args_is_help=True)
@@ -23,21 +26,56 @@ def add(
     email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
     group: Annotated[list[str] | None, typer.Option("--group", help="Group membership.")] = None,
     admin: Annotated[bool, typer.Option("--admin", help="Grant the admin role.")] = False,
+    service: Annotated[
+        bool, typer.Option("--service", help="A service account: never signs in, acts only by API key.")
+    ] = False,
 ) -> None:
     """Create a user (idempotent)."""
     container = build_cli()
-    principal = container.users.add_user(name, email, group or (), admin)
+    principal = container.users.add_user(name, email, group or (), admin, service=service)
     _audit(container, "user.create", {"user": container.users.describe(name)})
     groups = ",".join(sorted(principal.groups)) or "-"
-    typer.echo(f"{principal.username}\tgroups={groups}\tadmin={principal.is_admin}")
+    line = f"{principal.username}\tgroups={groups}\tadmin={principal.is_admin}"
+    typer.echo(line + ("\tservice=True" if container.users.is_service(name) else ""))
+
+
+def _expiry(value: str | None) -> datetime | None:
+    """`--expires`: an ISO 8601 date or time (a date means its midnight UTC; no zone means UTC)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"--expires {value!r} is not an ISO 8601 date or time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @users_app.command("token")
-def token(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
-    """Print a new API key for that user (the last line of stdout is the key)."""
+def token(
+    name: Annotated[str, typer.Argument(help="Username.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help=f"Limit the key to this scope (repeatable): {', '.join(SCOPES)}."),
+    ] = None,
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="ISO 8601 date or time after which the key is refused.")
+    ] = None,
+) -> None:
+    """Print a new API key for that user (the last line of stdout is the key).
+
+    Without --scope the key has every right of its owner; never more (only an admin's key may
+    have the admin scope).
+    """
     container = build_cli()
-    key = container.users.issue_key(name)
-    _audit(container, "key.issue", {"user": name, "prefix": key[:12]})
+    key = container.users.issue_key(name, scope or None, _expiry(expires))
+    record = next(k for k in container.users.keys(name) if k["prefix"] == key[:12])
+    detail = {
+        "user": name,
+        "prefix": key[:12],
+        "scopes": record["scopes"],
+        "expires_at": record["expires_at"],
+    }
+    _audit(container, "key.issue", detail)
     typer.echo(key)
 
 
@@ -73,7 +111,8 @@ def remove(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
 
 @users_app.command("keys")
 def keys(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
-    """The user's API keys (prefix, created, last used, revoked), one JSON object per line."""
+    """The user's API keys (prefix, created, last used, revoked, scopes: null for all of the
+    owner's rights, expires_at), one JSON object per line."""
     for key in build_cli().users.keys(name):
         typer.echo(json.dumps(key))
 
@@ -98,6 +137,8 @@ def passwd(name: Annotated[str, typer.Argument(help="Username.")]) -> None:
     else:
         password = sys.stdin.readline().rstrip("\n")
     container = build_cli()
+    if container.users.is_service(name):
+        raise InvalidInput(f"{name} is a service account: it never signs in, so it has no password")
     container.passwords.set_password(name, password)
     _audit(container, "user.password", {"user": name})
     typer.echo(f"password set\t{name}")
