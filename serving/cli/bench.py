@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ import typer
 from core.db.engine import make_engine, migrate, session_factory
 from core.documents import DocumentRegistry
 from core.intake import Intake
+from core.types import Chunk
 from core.vectors.qdrant_edge import QdrantEdgeIndex
 from ingest.bench import (
     RecordingEmbedder,
@@ -22,10 +24,12 @@ from ingest.bench import (
     langchain_run,
     raw_encode_rate,
 )
+from ingest.chunking import Chunker
 from ingest.corpus import corpus_chunks, index_corpus
 from ingest.parsers.registry import ParserRegistry
+from ingest.pipeline import IngestionPipeline
 from serving.cli.bootstrap import build_cli
-from serving.cli.console import emit_json, err
+from serving.cli.console import emit_json, err, progress
 
 bench_app = typer.Typer(help="Measure throughput.", no_args_is_help=True)
 
@@ -33,6 +37,38 @@ bench_app = typer.Typer(help="Measure throughput.", no_args_is_help=True)
 def _files(path: Path, limit: int | None) -> list[Path]:
     files = sorted(p for p in path.rglob("*") if p.is_file() and ParserRegistry.supported(p.name))
     return files[:limit]
+
+
+def _tracked_chunks(path: Path, chunker: Chunker, limit: int | None, total: int) -> Iterator[Chunk]:
+    """The corpus's chunks, advancing a bar by document as each one's first chunk is read."""
+    with progress() as bar:
+        task = bar.add_task("Indexing corpus", total=total)
+        for chunk in corpus_chunks(path, chunker, limit):
+            if chunk.index == 0:
+                bar.advance(task)
+            yield chunk
+
+
+def _ingest_tracked(intake: Intake, pipeline: IngestionPipeline, files: list[Path]) -> int:
+    """`ingest_files`, one file at a time under a progress bar; returns the chunks indexed."""
+    chunks = 0
+    with progress() as bar:
+        task = bar.add_task("Ingesting files", total=len(files))
+        for path in files:
+            chunks += ingest_files(intake, pipeline, [path])
+            bar.advance(task)
+    return chunks
+
+
+def _parsed_texts(parser: ParserRegistry, files: list[Path]) -> list[tuple[str, str]]:
+    """The reference pipeline's (title, text) of every file that parses, under a progress bar."""
+    texts: list[tuple[str, str]] = []
+    with progress() as bar:
+        task = bar.add_task("Parsing (LangChain)", total=len(files))
+        for path in files:
+            texts += file_texts(parser, [path])
+            bar.advance(task)
+    return texts
 
 
 @bench_app.command("ingest")
@@ -55,21 +91,23 @@ def bench_ingest(
         err.print(f"Ingesting {path} with {embedder.name}…")
         corpus = path.suffix == ".jsonl"
         files = [] if corpus else _files(path, limit)
+        documents = sum(1 for _ in corpus_texts(path, limit)) if corpus else len(files)
         started = time.perf_counter()
         if corpus:
-            chunks = index_corpus(corpus_chunks(path, container.worker.chunker(), limit), embedder, index)
+            chunks = index_corpus(
+                _tracked_chunks(path, container.worker.chunker(), limit, documents), embedder, index
+            )
         else:
             engine = make_engine(f"sqlite:///{work / 'bench.db'}")
             migrate(engine)
             registry = DocumentRegistry(session_factory(engine))
             pipeline = container.worker.make_pipeline(registry, embedder, index)
-            chunks = ingest_files(Intake(registry, work / "files"), pipeline, files)
+            chunks = _ingest_tracked(Intake(registry, work / "files"), pipeline, files)
         seconds = time.perf_counter() - started
         index.close()
     err.print("Encoding the same chunks with the bare model…")
     raw = raw_encode_rate(container.embedder, embedder.passages)
     rate = chunks / max(seconds, 1e-9)
-    documents = sum(1 for _ in corpus_texts(path, limit)) if corpus else len(files)
     result: dict[str, float | int | str] = {
         "model": embedder.name,
         "documents": documents,
@@ -83,7 +121,7 @@ def bench_ingest(
     if baseline == "langchain":
         err.print("Running the LangChain reference pipeline…")
         parser = ParserRegistry(container.settings.ingest.max_file_mb * 1_000_000)
-        texts = list(corpus_texts(path, limit) if corpus else file_texts(parser, files))
+        texts = list(corpus_texts(path, limit)) if corpus else _parsed_texts(parser, files)
         reference_chunks, reference_seconds = langchain_run(container.embedder, texts)
         result.update(
             langchain_chunks=reference_chunks,

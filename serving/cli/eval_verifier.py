@@ -91,16 +91,21 @@ def _timed_answers(pairs: Sequence[Pair], seed: int) -> list[tuple[str, list[Sco
     return out
 
 
-def _latency(verifier: Verifier, answers: Sequence[tuple[str, list[ScoredChunk]]]) -> tuple[float, float]:
+def _latency(
+    verifier: Verifier, answers: Sequence[tuple[str, list[ScoredChunk]]], label: str
+) -> tuple[float, float]:
     """p50 and p95 milliseconds of one `verify` call."""
     if not answers:
         return 0.0, 0.0
     verifier.verify(*answers[0])  # warm caches and the model
     times: list[float] = []
-    for answer, sources in answers:
-        start = time.perf_counter()
-        verifier.verify(answer, sources)
-        times.append((time.perf_counter() - start) * 1000)
+    with progress() as bar:
+        task = bar.add_task(label, total=len(answers))
+        for answer, sources in answers:
+            start = time.perf_counter()
+            verifier.verify(answer, sources)
+            times.append((time.perf_counter() - start) * 1000)
+            bar.advance(task)
     times.sort()
     return round(statistics.median(times), 1), round(times[int(0.95 * (len(times) - 1))], 1)
 
@@ -171,8 +176,8 @@ def eval_verifier(
             "refit": _model_dict(lexical_refit),
         } | {k: v.as_dict() for k, v in results["lexical only"].items()}
     answers = _timed_answers(pairs, seed)
-    p50, p95 = _latency(Verifier(embedder), answers)
-    every_p50, _ = _latency(Verifier(embedder, embed_all=True), answers)
+    p50, p95 = _latency(Verifier(embedder), answers, "Timing answers")
+    every_p50, _ = _latency(Verifier(embedder, embed_all=True), answers, "Timing (every sentence)")
     metrics.update(
         ms_per_answer_p50=p50, ms_per_answer_p95=p95, ms_per_answer_p50_embedding_every_sentence=every_p50
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -52,6 +52,26 @@ eval_app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_
 _ACL_SLICE = 0
 
 
+def _run(
+    label: str, queries: dict[str, str], qrels: dict[str, dict[str, int]], rank: Callable[[str], list[str]]
+) -> list[QueryResult]:
+    """`run_queries` with a progress bar (its advance, microseconds, falls inside the timed call)."""
+    with progress() as bar:
+        task = bar.add_task(label, total=sum(1 for q in queries if q in qrels))
+
+        def ranked(text: str) -> list[str]:
+            bar.advance(task)
+            return rank(text)
+
+        return run_queries(queries, qrels, ranked)
+
+
+def _lines(path: Path) -> int:
+    """How many documents a corpus.jsonl holds (its non-blank lines)."""
+    with path.open(encoding="utf-8") as f:
+        return sum(1 for line in f if line.strip())
+
+
 def _open_index(corpus: Path, embedder: Embedder, chunker: Chunker, folder: Path) -> QdrantEdgeIndex:
     """The corpus's isolated collection, indexed now unless an earlier run completed it."""
     done = folder / "complete"
@@ -61,7 +81,7 @@ def _open_index(corpus: Path, embedder: Embedder, chunker: Chunker, folder: Path
         shutil.rmtree(folder, ignore_errors=True)  # an interrupted earlier run
         index = QdrantEdgeIndex(folder)
         index.ensure_collection(embedder.dimension, embedder.name)
-        total = sum(1 for line in corpus.open(encoding="utf-8") if line.strip())
+        total = _lines(corpus)
         with progress() as bar:
             task = bar.add_task("Indexing corpus", total=total)
 
@@ -94,7 +114,9 @@ def _acl_check(
         return {"queries": 0, "admitted_share": share}
     principal = Principal("eval-acl", frozenset({slice_group(_ACL_SLICE)}))
     subset = {r.query_id: queries[r.query_id] for r in unfiltered}
-    filtered = run_queries(subset, qrels, lambda q: rank_documents(retriever.search(principal, q, depth)))
+    filtered = _run(
+        "Queries (ACL filter)", subset, qrels, lambda q: rank_documents(retriever.search(principal, q, depth))
+    )
     a, b = summarize(filtered, qrels), summarize(unfiltered, qrels)
     check: dict[str, float | int] = {"queries": len(filtered), "admitted_share": share}
     for key in ("ndcg@10", "recall@1", "recall@5", "latency_ms_p50"):
@@ -109,7 +131,7 @@ def _baseline(
     err.print("Indexing the corpus with the LangChain reference pipeline…")
     docs = ((str(d["id"]), str(d.get("title") or ""), str(d.get("text") or "")) for d in read_jsonl(corpus))
     reference = LangChainReference(embedder, docs)
-    results = run_queries(queries, qrels, lambda q: reference.search(q, depth))
+    results = _run("Queries (LangChain)", queries, qrels, lambda q: reference.search(q, depth))
     summary: dict[str, object] = {"name": "langchain", **summarize(results, qrels)}
     summary.update(chunks=reference.chunks, index_seconds=round(reference.seconds, 1))
     return results, summary
@@ -154,8 +176,8 @@ def eval_retrieval(
     retriever = Retriever(embedder, index, corpus_versions, retrieval, make_reranker(retrieval.reranker_path))
     principal = Principal("eval", frozenset({EVAL_GROUP}))
     depth = max(top_k, 10) * 3  # passages, so that enough distinct documents remain
-    results = run_queries(
-        query_texts, judgements, lambda q: rank_documents(retriever.search(principal, q, depth))
+    results = _run(
+        "Queries", query_texts, judgements, lambda q: rank_documents(retriever.search(principal, q, depth))
     )
     metrics: dict[str, object] = {**summarize(results, judgements), "model": embedder.name}
     metrics.update(mode=retriever.mode.value, chunks=index.count())
