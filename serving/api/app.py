@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from serving.api import admin, audit, auth, conversations, documents, openai_compat, webui
 from serving.api.bootstrap import ApiServices
 from serving.api.deps import authenticate
+from serving.api.docs import install_docs
 from serving.api.errors import ErrorBoundary, install_error_handlers
 from serving.api.gate import EdgeGate
 from serving.api.route_table import RouteTable
@@ -37,7 +38,7 @@ def create_app(container: ApiServices) -> FastAPI:
         title="Sillok",
         version="1",
         description="Private answers over company documents, with per-user access control.",
-        docs_url=None,  # the interactive pages load scripts from a CDN; the schema is at /openapi.json
+        docs_url=None,  # FastAPI's pages load from a CDN: /docs is served offline by `install_docs`
         redoc_url=None,
         lifespan=_threads,
     )
@@ -47,6 +48,7 @@ def create_app(container: ApiServices) -> FastAPI:
     for module in (auth, documents, conversations, admin, audit, openai_compat):
         app.include_router(module.router)
     webui.mount(app)
+    install_docs(app, authenticate)
     register_ingestion_metrics(container.documents.status_counts)
     upload_limit = container.settings.ingest.max_file_mb * 1_000_000 + _MULTIPART_SLACK
     table = RouteTable(app, authenticate, UPLOAD_ROUTES)
