@@ -102,8 +102,11 @@ async def authenticate(
     A scoped API key is refused here (403 `insufficient_scope`) on a route that does not
     declare one of its scopes (`serving.api.scopes`), before the route reads its body.
     """
-    principal = getattr(request.state, "principal", None)
-    if not isinstance(principal, Principal):
+    principal: Principal
+    found = getattr(request.state, "principal", None)
+    if isinstance(found, Principal):
+        principal = found
+    else:
         principal = await run_in_threadpool(establish, request, container)
     enforce(principal, request.scope.get("route"))
     return principal

@@ -5,6 +5,8 @@ owner; a service account never signs in; the audit log names the key that acted.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +22,7 @@ from core.settings import LimitSettings, Settings
 from serving.api.app import create_app
 from serving.api.bootstrap import ApiServices
 from serving.worker.bootstrap import build_worker
+from tests.e2e.helpers import SILLOK, run, sillok_env
 
 pytestmark = pytest.mark.e2e
 ADMIN = {"Authorization": "Bearer scoped-admin-token-0123456789abcdef"}
@@ -190,3 +193,23 @@ def test_a_service_account_cannot_sign_in(api: tuple[TestClient, ApiServices, st
         client.post("/api/v1/users", headers=ADMIN, json={"username": "hana", "service": True}).status_code
         == 409
     )
+
+
+def test_the_cli_makes_service_accounts_and_scoped_keys(tmp_path: Path) -> None:
+    env = sillok_env(tmp_path / "data")
+    assert run(["users", "add", BOT, "--service", "--group", "finance"], env).strip().endswith("service=True")
+    out = run(["users", "token", BOT, "--scope", "search", "--scope", "chat", "--expires", "2099-01-01"], env)
+    key = out.strip().splitlines()[-1]
+    assert key.startswith("slk_") and " " not in key
+    listed = [json.loads(line) for line in run(["users", "keys", BOT], env).splitlines()]
+    assert [(k["prefix"], k["scopes"], k["expires_at"][:10]) for k in listed] == [
+        (key[:12], ["chat", "search"], "2099-01-01")
+    ]
+    refused = subprocess.run(
+        [SILLOK, "users", "token", BOT, "--scope", "admin"], env=env, capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "scope_exceeds_owner" in refused.stderr
+    passwd = subprocess.run(
+        [SILLOK, "users", "passwd", BOT], env=env, input="x" * 16 + "\n", capture_output=True, text=True
+    )
+    assert passwd.returncode != 0 and "service account" in passwd.stderr

@@ -40,6 +40,7 @@ KEY_FAMILIES = r"(?:admin|app|auth|chat|cite|common|docs|error|lang|nav)"
 # Keys built at run time from a value: the families and every value they take.
 DYNAMIC = {
     "docs.status.": ["queued", "processing", "indexed", "failed"],
+    "admin.scope.": ["search", "chat", "documents:read", "documents:write", "admin"],
     "docs.errorCode.": [
         "unsupported_format",
         "encrypted",

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -638,6 +639,18 @@ def test_admin_pages(site: Site, browser: Browser, uploaded: Uploaded) -> None:
     page.click("#confirm-ok")
     page.wait_for_selector(".keys-row .chip", state="visible")
     assert httpx.get(f"{site.base}/api/v1/me", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    # A search-only key that ends in a day: the scope boxes (admin only for admins) and the expiry.
+    assert page.locator(".keys-row input[data-scope=admin]").is_disabled()  # minsu is not an admin
+    page.locator(".keys-row input[data-scope=search]").check()
+    tomorrow = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    page.locator(".keys-row .key-expiry").fill(tomorrow)
+    page.locator(".keys-row button", has_text="Issue a new key").click()
+    page.wait_for_function(f"() => document.querySelector('.keys-row .key-value')?.textContent !== {key!r}")
+    scoped = page.locator(".keys-row .key-value").inner_text()
+    me = httpx.get(f"{site.base}/api/v1/me", headers={"Authorization": f"Bearer {scoped}"})
+    assert me.json()["scopes"] == ["search"]
+    page.wait_for_selector(".keys-row .key-list li:has-text('expires')")
+    assert "Search" in page.locator(".keys-row .key-list li", has_text="expires").inner_text()
     minsu.locator("button", has_text="API keys").click()
 
     # Memberships: minsu joins support.

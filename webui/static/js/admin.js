@@ -7,13 +7,14 @@ import { errorMessage } from './errors.js';
 import { formatDateTime, formatNumber, onLanguageChange, t } from './i18n.js';
 
 const STATUSES = ['queued', 'processing', 'indexed', 'failed'];
+const SCOPES = ['search', 'chat', 'documents:read', 'documents:write', 'admin'];
 const AUDIT_ROWS = 200;
 const state = {
   me: null,
   users: [],
   groups: [],
   health: null, // {counts, ready, failures}
-  keys: new Map(), // username -> [{prefix, created_at, last_used_at, revoked_at}]
+  keys: new Map(), // username -> [{prefix, created_at, last_used_at, revoked_at, scopes, expires_at}]
   openKeys: new Set(),
   issued: new Map(), // username -> key shown once
   audit: null, // {events, total}
@@ -121,6 +122,10 @@ function keyRow(user) {
       h('span', { class: 'small muted' }, t('admin.keyCreated', { when: formatDateTime(key.created_at) })),
       h('span', { class: 'small muted' }, key.last_used_at
         ? t('admin.keyUsed', { when: formatDateTime(key.last_used_at) }) : t('admin.keyNeverUsed')),
+      keyScopes(key),
+      key.expires_at ? h('span', { class: 'small muted' }, new Date(key.expires_at) <= new Date()
+        ? t('admin.keyExpired', { when: formatDateTime(key.expires_at) })
+        : t('admin.keyExpires', { when: formatDateTime(key.expires_at) })) : null,
       key.revoked_at
         ? h('span', { class: 'chip chip-private' }, t('admin.keyRevoked'))
         : h('button', {
@@ -129,11 +134,43 @@ function keyRow(user) {
           onclick: () => revokeKey(user.username, key.prefix),
         }, t('admin.revoke'))))));
   }
-  body.push(h('button', {
-    type: 'button', class: 'small primary', onclick: () => issueKey(user.username),
-  }, t('admin.issueKey')));
+  body.push(newKeyForm(user));
   return h('tr', { class: 'keys-row' }, h('td', { colspan: '5' }, h('div', { class: 'keys-box' },
     h('h3', { class: 'small-heading' }, t('admin.keysOf', { user: user.username })), body)));
+}
+
+/** What a key may do: its scopes, or every right of its user (a key without scopes). */
+function keyScopes(key) {
+  const text = key.scopes ? key.scopes.map((scope) => t(`admin.scope.${scope}`)).join(', ') : t('admin.keyAllRights');
+  return h('span', { class: 'small key-scopes' }, text);
+}
+
+/** Scope checkboxes (none: every right of the user; `admin` only for admins) and an expiry. */
+function newKeyForm(user) {
+  const base = `key-${user.username}`;
+  const boxes = SCOPES.map((scope) => {
+    const id = `${base}-${scope.replace(':', '-')}`;
+    const disabled = scope === 'admin' && !user.admin;
+    return h('label', { for: id, class: 'choice' },
+      h('input', { id, type: 'checkbox', value: scope, disabled, 'data-scope': scope }),
+      h('span', {}, t(`admin.scope.${scope}`)));
+  });
+  const expiry = h('input', { id: `${base}-expires`, type: 'datetime-local', class: 'key-expiry' });
+  const form = h('form', {
+    class: 'new-key',
+    onsubmit: (event) => {
+      event.preventDefault();
+      const scopes = [...form.querySelectorAll('input[data-scope]:checked')].map((box) => box.value);
+      issueKey(user.username, scopes, localToIso(expiry.value));
+    },
+  },
+  h('fieldset', {},
+    h('legend', { class: 'small' }, t('admin.keyScopes')),
+    h('p', { class: 'small muted' }, t('admin.keyScopesHint')),
+    h('div', { class: 'button-row' }, boxes)),
+  h('label', { for: expiry.id, class: 'small' }, t('admin.keyExpiry')), expiry,
+  h('button', { type: 'submit', class: 'small primary' }, t('admin.issueKey')));
+  return form;
 }
 
 function userRow(user) {
@@ -151,7 +188,8 @@ function userRow(user) {
       onclick: () => saveGroups(user.username, groupsInput.value),
     }, t('common.save')))),
     h('td', {}, user.admin
-      ? h('span', { class: 'chip chip-public' }, t('admin.isAdmin')) : h('span', { class: 'chip' }, t('admin.member'))),
+      ? h('span', { class: 'chip chip-public' }, t('admin.isAdmin')) : h('span', { class: 'chip' }, t('admin.member')),
+    user.service ? h('span', { class: 'chip' }, t('admin.service')) : null),
     h('td', {}, h('div', { class: 'button-row' },
       h('button', {
         type: 'button', class: 'small', 'aria-expanded': String(open),
@@ -247,9 +285,12 @@ function toggleKeys(username) {
   loadKeys(username);
 }
 
-async function issueKey(username) {
+async function issueKey(username, scopes = [], expiresAt = '') {
+  const json = {};
+  if (scopes.length) json.scopes = scopes;
+  if (expiresAt) json.expires_at = expiresAt;
   try {
-    const reply = await api(`/api/v1/users/${enc(username)}/api-keys`, { method: 'POST' });
+    const reply = await api(`/api/v1/users/${enc(username)}/api-keys`, { method: 'POST', json });
     state.issued.set(username, reply.key);
     await loadKeys(username);
     announce(t('admin.keyIssued', { user: username }));
