@@ -78,14 +78,15 @@ class Principal:
     `user_id` is the account's immutable id; `username` is for display and audit. A principal
     without an id holds no user token (deny by default). `key_prefix` names the API key it came
     with (for the audit log); `scopes` limits that key's routes (None: every right of the user).
+    Neither changes what content the principal may read, so neither takes part in equality.
     """
 
     username: str
     groups: frozenset[str] = field(default_factory=frozenset)
     is_admin: bool = False
     user_id: str = ""
-    key_prefix: str | None = None
-    scopes: frozenset[str] | None = None
+    key_prefix: str | None = field(default=None, compare=False)
+    scopes: frozenset[str] | None = field(default=None, compare=False)
 
     def tokens(self) -> frozenset[str]:
         """Every token this principal holds; computed here and nowhere else."""
