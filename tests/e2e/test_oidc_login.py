@@ -132,7 +132,8 @@ def test_code_flow_with_pkce_opens_a_session(client: TestClient) -> None:
     assert client.get("/api/v1/auth/config").json()["oidc"] is True
     done = sign_in(client)
     assert done.status_code == 303 and done.headers["location"] == "/"
-    assert client.get("/api/v1/me").json() == {"username": "jiwoo", "groups": ["eng"], "admin": False}
+    me = {"username": "jiwoo", "groups": ["eng"], "admin": False, "key_prefix": None, "scopes": None}
+    assert client.get("/api/v1/me").json() == me
 
 
 def test_a_forged_state_or_a_lost_verifier_is_refused(client: TestClient) -> None:

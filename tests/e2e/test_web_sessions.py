@@ -44,7 +44,8 @@ def test_login_sets_an_httponly_cookie_and_requires_csrf(api: tuple[TestClient, 
     session = next(c for c in cookies if c.startswith("sillok_session="))
     assert "HttpOnly" in session and "SameSite=strict" in session.replace("Strict", "strict")
     csrf = reply.json()["csrf"]
-    assert client.get("/api/v1/me").json() == {"username": "hana", "groups": ["hr"], "admin": False}
+    me = {"username": "hana", "groups": ["hr"], "admin": False, "key_prefix": None, "scopes": None}
+    assert client.get("/api/v1/me").json() == me  # a session: no key, every right of the user
     refused = client.post("/api/v1/documents", files={"file": ("a.txt", b"hello", "text/plain")})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed"
     wrong = client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": "guess"})
