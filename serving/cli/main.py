@@ -178,8 +178,8 @@ def ingest(
 
     On the embedded default this process runs the worker itself unless a server owns the
     index, so the files are final when it exits; with Redis workers `--wait` follows them.
-    Exits with status 7 when any file failed (without --wait on Redis workers: any file that
-    could not be registered), unless --allow-failures is given.
+    Exits with status 7 when any file failed, unless --allow-failures is given (without
+    --wait, when Redis workers or a running server take the files: any that could not be queued).
     """
     if not (user or group or public):
         err.print("[yellow]No --user, --group or --public given: nobody can read these documents.[/]")

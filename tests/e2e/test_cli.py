@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,11 @@ from tests.e2e.helpers import SILLOK, run, run_json, sillok_env
 
 pytestmark = pytest.mark.e2e
 SECRET = "The merger with Daehan Motors closes on 14 March; the code name is BLUE HERON."
+
+
+def sillok(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `sillok` and return its outcome, whatever its exit status."""
+    return subprocess.run([SILLOK, *args], env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +47,47 @@ def test_ingest_prints_one_final_status_line_per_file(env: dict[str, str], tmp_p
     assert lines[1].startswith("indexed\t") and "note.md" in lines[1]
 
 
+def test_ingest_exits_7_when_a_file_failed(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "scan.pdf").write_bytes(b"%PDF-1.7\nthis is not a PDF body at all\n")
+    (tmp_path / "faq.md").write_text("# FAQ\n\nThe cafeteria opens at 8 am.")
+    result = sillok(["ingest", str(tmp_path), "--public", "--wait"], env)
+    assert result.returncode == 7, result.stderr
+    assert "failed\t" in result.stdout and "scan.pdf" in result.stdout
+    assert "indexed\t" in result.stdout and "faq.md" in result.stdout
+    assert "--allow-failures" in result.stderr
+
+
+def test_errors_end_with_the_status_of_their_class(env: dict[str, str]) -> None:
+    missing = sillok(["ingest", "/no/such/folder", "--public"], env)
+    assert missing.returncode == 5 and "invalid_input" in missing.stderr
+    usage = sillok(["search", "x", "--as", "bob", "--top-k", "0"], env)
+    assert usage.returncode == 2 and "--top-k" in usage.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "status"),
+    [
+        (["ask", "hello", "--as", "mallory", "--json"], "not_found", 3),
+        (["search", "hello", "--as", "mallory", "--json"], "not_found", 3),
+        (["search", "hello", "--as", "bob", "--top-k", "0", "--json"], "invalid_input", 2),
+    ],
+)
+def test_json_errors_are_one_object_on_stdout(
+    env: dict[str, str], args: list[str], code: str, status: int
+) -> None:
+    result = sillok(args, env)
+    assert result.returncode == status, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    assert json.loads(lines[0])["error"]["code"] == code
+    assert set(json.loads(lines[0])["error"]) == {"code", "message"}
+
+
+def test_version_is_printed(env: dict[str, str]) -> None:
+    result = sillok(["--version"], env)
+    assert result.returncode == 0 and result.stdout == f"sillok {version('sillok')}\n"
+
+
 def test_reingesting_identical_content_changes_nothing(env: dict[str, str]) -> None:
     before = run_json(["search", "annual leave days", "--as", "bob", "--json"], env)
     out = run(["ingest", f"{env['TEST_DOCS']}/samples/employee-handbook.md", "--public", "--wait"], env)
@@ -55,14 +102,17 @@ def test_folders_sync_by_content_and_propagate_deletions(env: dict[str, str], tm
     (shared / "hr" / "payroll.txt").write_text("Salaries are paid on the 25th of every month.")
     (shared / "it").mkdir()
     (shared / "it" / "wifi.txt").write_text("The guest wifi password rotates every Monday.")
+    (shared / "it" / "scan.pdf").write_bytes(b"%PDF-1.7\nnot a PDF body\n")
     rules = [{"prefix": str(shared / "hr"), "groups": ["board"]}, {"prefix": str(shared), "public": True}]
     synced = {
         **env,
         "SILLOK_CONNECTORS__FOLDERS": json.dumps([str(shared)]),
         "SILLOK_CONNECTORS__ACL_RULES": json.dumps(rules),
     }
-    first = run(["sync", "--wait"], synced)
-    assert first.count("indexed\t") == 2, first
+    synced_once = sillok(["sync", "--wait"], synced)
+    assert synced_once.returncode == 7, synced_once.stderr  # scan.pdf failed
+    first = synced_once.stdout
+    assert first.count("indexed\t") == 2 and first.count("failed\t") == 1, first
     assert "payroll" not in json.dumps(
         run_json(["search", "when are salaries paid", "--as", "bob", "--json"], env)
     )
@@ -70,7 +120,7 @@ def test_folders_sync_by_content_and_propagate_deletions(env: dict[str, str], tm
         run_json(["search", "when are salaries paid", "--as", "alice", "--json"], env)
     )
     (shared / "it" / "wifi.txt").unlink()
-    second = run(["sync", "--wait"], synced)
+    second = run(["sync", "--wait", "--allow-failures"], synced)  # scan.pdf is still there, still failed
     assert "removed\t" in second and "wifi.txt" in second
     assert "guest wifi" not in json.dumps(
         run_json(["search", "guest wifi password", "--as", "bob", "--json"], env)
@@ -124,9 +174,7 @@ def test_users_token_prints_the_key_on_the_last_line(env: dict[str, str]) -> Non
 
 
 def test_unknown_user_is_a_clear_error(env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [SILLOK, "ask", "hello", "--as", "mallory"], env=env, capture_output=True, text=True
-    )
+    result = sillok(["ask", "hello", "--as", "mallory"], env)
     assert result.returncode == 3
     assert "not_found" in result.stderr and "Traceback" not in result.stderr
 
