@@ -285,7 +285,8 @@ def run(args: Sequence[str] | None = None, cli: typer.Typer = app) -> int:
     except typer.TyperException as exc:  # Click's errors (as vendored by Typer)
         status = USAGE if exc.exit_code == USAGE else INVALID
         if not as_json or exc.__class__.__name__ == "NoArgsIsHelpError":
-            rich_utils.rich_format_error(exc)  # type: ignore[arg-type]  # a bare group: its help
+            # Typer's own rendering (silent for a bare group, whose help is already shown)
+            rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
             return status
         return _fail("invalid_input", exc.format_message(), status, as_json)
     except typer.Abort:
