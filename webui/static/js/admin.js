@@ -223,6 +223,7 @@ async function saveUser(event) {
     email: $('#new-email').value.trim() || null,
     groups: splitNames($('#new-groups').value),
     admin: $('#new-admin').checked,
+    service: $('#new-service').checked, // signs in never; acts only by API key
   };
   if (password) body.password = password;
   if (!body.username) {
