@@ -376,6 +376,20 @@ class ConversationList(ApiModel):
     conversations: list[ConversationSummary]
 
 
+class StoredCitation(ApiModel):
+    """A citation as it was stored with an answer (older answers lack the later fields)."""
+
+    n: int
+    document_id: str
+    chunk_id: str
+    title: str
+    page: int | None
+    snippet: str
+    version: str | None = None
+    span: list[int] | None = None
+    suspicious: bool | None = None
+
+
 class StoredMessage(ApiModel):
     """A question and its answer as the owner may see them now (`withheld` when a cited
     document is no longer readable); the answer's checks are there when they were kept."""
@@ -385,7 +399,7 @@ class StoredMessage(ApiModel):
     answer: str
     grounded: bool
     mode: str
-    citations: list[Citation]
+    citations: list[StoredCitation]
     refused: bool | None = None
     language: str | None = None
     groundedness: float | None = None

@@ -15,7 +15,7 @@ from core.settings import Settings
 from serving.api.app import create_app
 from serving.api.bootstrap import ApiServices
 from serving.api.docs import ASSET_FILES
-from serving.api.responses import error_example
+from serving.api.responses import ConversationView, error_example
 from serving.api.security import CONTENT_SECURITY_POLICY
 
 STREAMING = {("post", "/api/v1/chat"), ("post", "/v1/chat/completions")}
@@ -191,3 +191,22 @@ def test_the_docs_page_and_its_files_are_served_here(client: TestClient) -> None
     refused = client.get("/docs/assets/..%2Fcore.py")
     assert refused.status_code == 404
     assert refused.json()["error"]["code"] == "not_found"
+
+
+def test_an_older_stored_answer_is_shown_as_it_was_stored() -> None:
+    """Messages kept before the checks and the later citation fields existed pass unchanged."""
+    old_citation = {"n": 1, "document_id": "d", "chunk_id": "d:0", "title": "T", "page": None, "snippet": "s"}
+    message = {
+        "id": 7,
+        "question": "q",
+        "answer": "a [1]",
+        "grounded": True,
+        "mode": "llm",
+        "citations": [old_citation],
+        "withheld": False,
+        "channel": "rest",
+        "created_at": "2026-01-01T00:00:00+00:00",
+    }
+    body = {"id": "c", "title": "q", "messages": [message]}
+    shown = ConversationView.model_validate(body).model_dump(mode="json", exclude_unset=True)
+    assert shown == body
