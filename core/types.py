@@ -19,6 +19,7 @@ class DocumentStatus(StrEnum):
     INDEXED = "indexed"
     FAILED = "failed"
     SUPERSEDED = "superseded"  # a version replaced by newer content before it was indexed
+    DELETED = "deleted"  # its document was deleted before it was indexed (an outcome, never stored)
 
 
 class PointKey(NamedTuple):

@@ -175,7 +175,10 @@ class UserDirectory:
     def remove_user(self, username: str) -> None:
         """Delete a user; their API keys and web sessions stop working at once, and a user
         created later under the same name gets a new id: none of this one's documents, ACL
-        entries or history."""
+        entries or history. The built-in admin cannot be removed while its token is set: it
+        would come back at its next request as a new user, without its documents."""
+        if username == BOOTSTRAP_ADMIN and self._bootstrap_token:
+            raise Conflict("the built-in admin stays while SILLOK_BOOTSTRAP_ADMIN_TOKEN is set")
         with self._sessions.begin() as session:
             user = self._user(session, username)
             session.execute(delete(WebSession).where(WebSession.user_id == user.id))

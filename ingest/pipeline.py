@@ -62,8 +62,17 @@ class IngestionPipeline:
 
         Readers switch to the new version in one registry commit after all its points are
         stored; the other versions' points are removed afterwards. A transient failure (index
-        or database unavailable) gives the version back to the queue and re-raises.
+        or database unavailable) gives the version back to the queue and re-raises. A document
+        deleted before or while its version is processed leaves nothing behind.
         """
+        try:
+            return self._process(document_id, version, stale_after)
+        except NotFound:  # deleted meanwhile: its task is done, not failed
+            self._index.delete_version(document_id, version)
+            log.info("document_deleted_before_indexing", document_id=document_id)
+            return Outcome(document_id, version, DocumentStatus.DELETED, 0)
+
+    def _process(self, document_id: str, version: str, stale_after: timedelta | None) -> Outcome:
         if not self._registry.start(document_id, version, stale_after):
             ver = self._registry.version(document_id, version)
             return Outcome(document_id, version, DocumentStatus(ver.status), ver.chunk_count)

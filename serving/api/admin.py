@@ -15,6 +15,7 @@ from serving.api.deps import ContainerDep, CurrentPrincipal
 from serving.api.responses import (
     AUTHENTICATED,
     CREATE_USER,
+    DELETE_USER,
     FOUND,
     FOUND_WITH_BODY,
     GroupList,
@@ -121,7 +122,7 @@ def set_groups(
     return user
 
 
-@router.delete("/users/{username}", status_code=204, dependencies=ADMIN, responses=FOUND)
+@router.delete("/users/{username}", status_code=204, dependencies=ADMIN, responses=DELETE_USER)
 def delete_user(username: str, principal: CurrentPrincipal, container: ContainerDep) -> Response:
     """Delete a user (admin); their keys stop working at once."""
     require_admin(principal)

@@ -11,8 +11,10 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import SillokError
@@ -46,6 +48,16 @@ def sillok_error_response(exc: SillokError, headers: dict[str, str] | None = Non
     if isinstance(retry_after, int):
         headers["Retry-After"] = str(retry_after)
     return error_response(exc.status, exc.code, exc.message, headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path (Starlette's 405 names only those
+    of the first route that matched the path, though several may share it)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        if context.path and context.methods and compile_path(context.path)[0].match(request.url.path):
+            methods |= set(context.methods)
+    return ", ".join(sorted(methods))
 
 
 def client_went_away(exc: BaseException) -> bool:
@@ -106,9 +118,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, "invalid_input", problems or "invalid request")
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return error_response(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

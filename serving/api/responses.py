@@ -111,6 +111,7 @@ AUTHENTICATED = errors(401, 403, 429, 500, 503)  # any route that takes a creden
 WITH_INPUT = errors(400, 401, 403, 429, 500, 503)  # ... and parameters or a JSON body
 WITH_BODY = errors(400, 401, 403, 413, 429, 500, 503)  # ... with a JSON body
 FOUND = errors(400, 401, 403, 404, 429, 500, 503)  # ... naming a resource in its path
+DELETE_USER = errors(400, 401, 403, 404, 409, 429, 500, 503)  # 409: the built-in admin
 FOUND_WITH_BODY = errors(400, 401, 403, 404, 413, 429, 500, 503)
 UPLOAD = errors(400, 401, 403, 413, 429, 500, 503)
 RETRY = errors(400, 401, 403, 404, 409, 429, 500, 503)
@@ -534,13 +535,26 @@ class OpenAIError(BaseModel):
 # -- non-JSON bodies ----------------------------------------------------------------------------
 
 
+_SSE_EVENT = {  # one event, as OpenAPI 3.2's `itemSchema` for text/event-stream describes it
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "description": "the event's type (`message` when unnamed)"},
+        "data": {"type": "string", "description": "the event's data, JSON unless it is `[DONE]`"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
+
+
 def sse(description: str, example: str) -> dict[str, Any]:
-    """`text/event-stream` as the alternative 200 content of a route that streams."""
+    """`text/event-stream` as the alternative 200 content of a route that streams; its schema is
+    that of one event."""
     return {
         "description": "The answer; with `stream: true`, Server-Sent Events",
         "content": {
             "text/event-stream": {
-                "schema": {"type": "string", "description": description},
+                "schema": {**_SSE_EVENT, "description": description},
                 "example": example,
             }
         },

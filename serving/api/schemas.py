@@ -54,5 +54,5 @@ class GroupsBody(BaseModel):
 class FeedbackBody(BaseModel):
     """`POST /api/v1/messages/{id}/feedback`: thumbs up (1) or down (-1), and a comment."""
 
-    rating: int = Field(ge=-1, le=1)
+    rating: Literal[1, -1] = Field(description="1: thumbs up, -1: thumbs down")
     comment: str | None = Field(default=None, max_length=4000)

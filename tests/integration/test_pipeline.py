@@ -119,6 +119,26 @@ def test_a_version_replaced_before_it_ran_never_becomes_current(parts, tmp_path:
     ]
 
 
+def test_a_document_deleted_before_or_while_it_is_processed_leaves_nothing(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    intake, pipeline, registry, index, _ = parts
+    doc = write(tmp_path / "gone.txt", "The canteen closes at nine on Fridays.\n\n" * 20)
+    early = intake.submit(doc, namespace=NS, source="file:///gone.txt", acl=Acl.of(public=True))
+    registry.delete(early.document_id)  # before its task ran: the task is done, not an error
+    assert pipeline.process(early.document_id, early.version).status == DocumentStatus.DELETED
+    late = intake.submit(doc, namespace=NS, source="file:///gone.txt", acl=Acl.of(public=True))
+
+    progress = registry.progress
+
+    def delete_midway(document_id: str, version: str, done: int, total: int) -> None:
+        progress(document_id, version, done, total)
+        registry.delete(document_id)  # while its passages are being stored
+
+    registry.progress = delete_midway  # type: ignore[method-assign]
+    outcome = pipeline.process(late.document_id, late.version)
+    assert outcome.status in (DocumentStatus.DELETED, DocumentStatus.SUPERSEDED)
+    assert index.count(late.document_id) == 0  # points stored before the deletion are gone
+
+
 def test_interrupted_work_is_retried_then_failed_and_orphans_are_removed(parts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     intake, pipeline, registry, index, _ = parts
     doc = write(tmp_path / "crash.txt", "A file whose worker keeps dying.")

@@ -7,7 +7,7 @@ import pytest
 from core.acl import Acl, Principal
 from core.db.engine import make_engine, migrate, session_factory
 from core.documents import CONNECTOR_NAMESPACE, DocumentRegistry
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from core.types import DocumentStatus
 from core.users import UserDirectory
 
@@ -93,3 +93,13 @@ def test_bootstrap_admin_token(sessions) -> None:  # type: ignore[no-untyped-def
     assert admin == Principal("admin", frozenset(), True, user_id=admin.user_id if admin else "")
     assert admin is not None and admin.user_id
     assert UserDirectory(sessions).authenticate_key(token) is None
+
+
+def test_the_built_in_admin_is_not_removed_while_its_token_is_set(sessions) -> None:  # type: ignore[no-untyped-def]
+    token = "t" * 32
+    users = UserDirectory(sessions, token)
+    before = users.authenticate_key(token)
+    with pytest.raises(Conflict):
+        users.remove_user("admin")
+    after = users.authenticate_key(token)
+    assert before is not None and after is not None and after.user_id == before.user_id  # same account

@@ -156,7 +156,8 @@ def test_streaming_routes_offer_server_sent_events(spec: dict[str, Any]) -> None
     for method, path in STREAMING:
         content = spec["paths"][path][method]["responses"]["200"]["content"]
         assert set(content) == {"application/json", "text/event-stream"}
-        assert content["text/event-stream"]["schema"]["type"] == "string"
+        event = content["text/event-stream"]["schema"]  # one event: its type and its data
+        assert event["type"] == "object" and {"event", "data"} <= set(event["properties"])
         assert (
             "event" in content["text/event-stream"]["example"]
             or "data:" in content["text/event-stream"]["example"]
@@ -210,3 +211,13 @@ def test_an_older_stored_answer_is_shown_as_it_was_stored() -> None:
     body = {"id": "c", "title": "q", "messages": [message]}
     shown = ConversationView.model_validate(body).model_dump(mode="json", exclude_unset=True)
     assert shown == body
+
+
+def test_a_method_no_route_serves_is_405_naming_every_method_the_path_has(
+    client: TestClient, spec: dict[str, Any]
+) -> None:
+    admin = {"Authorization": "Bearer " + "o" * 32}
+    reply = client.request("OPTIONS", "/api/v1/users/someone", headers=admin)
+    assert reply.status_code == 405 and reply.json()["error"]["code"] == "method_not_allowed"
+    documented = {m.upper() for m in spec["paths"]["/api/v1/users/{username}"]}
+    assert set(reply.headers["allow"].split(", ")) == documented == {"GET", "DELETE"}
