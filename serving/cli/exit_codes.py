@@ -72,12 +72,27 @@ TABLE: tuple[ExitStatus, ...] = (
 _BY_CLASS = {cls: row.status for row in TABLE for cls in row.classes}
 
 
+# For an error class defined outside `core.errors` with no mapped base (the API's own request
+# timeout and rate limit, say): its HTTP status decides.
+_BY_HTTP_STATUS = {
+    401: DENIED,
+    403: DENIED,
+    404: NOT_FOUND,
+    408: UNAVAILABLE,
+    429: UNAVAILABLE,
+    503: UNAVAILABLE,
+}
+
+
 def exit_status(exc: errors.SillokError) -> int:
-    """The exit status of a Sillok error: that of its nearest base class in the table."""
+    """The exit status of a Sillok error: that of its nearest base class in the table, else
+    that of its HTTP status (4xx: invalid input), else the internal error's."""
     for cls in type(exc).__mro__:
-        if cls in _BY_CLASS:
+        if cls is not errors.SillokError and cls in _BY_CLASS:
             return _BY_CLASS[cls]
-    return INTERNAL
+    if exc.status in _BY_HTTP_STATUS:
+        return _BY_HTTP_STATUS[exc.status]
+    return INVALID if 400 <= exc.status < 500 else INTERNAL
 
 
 def help_epilog() -> str:

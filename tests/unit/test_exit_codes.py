@@ -10,6 +10,7 @@ from typing import Annotated
 import pytest
 import typer
 
+import serving.api.app  # noqa: F401  (defines the API's own error classes, counted below)
 from core import errors
 from serving.cli import exit_codes
 from serving.cli.exit_codes import TABLE, exit_status
@@ -29,7 +30,8 @@ EVERY_ERROR = sorted(set(_subclasses(errors.SillokError)), key=lambda c: c.__nam
 
 @pytest.mark.parametrize("cls", EVERY_ERROR, ids=lambda c: c.__name__)
 def test_every_error_class_has_its_own_status_not_the_internal_one(cls: type[errors.SillokError]) -> None:
-    assert exit_status(cls("x")) not in (exit_codes.OK, exit_codes.INTERNAL)
+    error = cls.__new__(cls)  # its class decides, whatever its constructor takes
+    assert exit_status(error) not in (exit_codes.OK, exit_codes.INTERNAL)
 
 
 @pytest.mark.parametrize(
