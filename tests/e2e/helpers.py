@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -61,3 +62,19 @@ def ci_requires(reason: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+@contextmanager
+def sillok_serving(env: dict[str, str], log: Path, timeout_s: float = 120) -> Iterator[str]:
+    """`sillok serve` on a free port with `env`, its stderr in `log`; yields its base URL and
+    stops it afterwards."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with log.open("w") as sink:
+        server = subprocess.Popen([SILLOK, "serve", "--port", str(port)], env=env, stderr=sink)
+    try:
+        wait_serving(base, server, log.read_text, timeout_s)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

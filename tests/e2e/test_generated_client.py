@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
-from tests.e2e.helpers import SILLOK, ci_requires, free_port, sillok_env, wait_serving
+from tests.e2e.helpers import ci_requires, sillok_env, sillok_serving
 
 pytestmark = pytest.mark.e2e
 ADMIN_TOKEN = "bootstrap-" + "c4" * 16
@@ -32,13 +32,7 @@ TOOL_SCOPES = ["search", "chat", "documents:read", "documents:write"]
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     data = tmp_path_factory.mktemp("data")
     env = sillok_env(data, SILLOK_BOOTSTRAP_ADMIN_TOKEN=ADMIN_TOKEN, SILLOK_LOG_LEVEL="WARNING")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = data / "serve.log"
-    with log.open("w") as sink:
-        server = subprocess.Popen([SILLOK, "serve", "--port", str(port)], env=env, stderr=sink)
-    try:
-        wait_serving(base, server, log.read_text, 120)
+    with sillok_serving(env, data / "serve.log") as base:
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         body = {"username": "wiki-bot", "groups": ["hr"], "service": True}
         httpx.post(f"{base}/api/v1/users", json=body, headers=admin).raise_for_status()
@@ -46,9 +40,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         tool = httpx.post(keys, json={"scopes": TOOL_SCOPES}, headers=admin).raise_for_status()
         search_only = httpx.post(keys, json={"scopes": ["search"]}, headers=admin).raise_for_status()
         yield {"base": base, "tool": tool.json()["key"], "search_only": search_only.json()["key"]}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.helpers import SILLOK, free_port, sillok_env, wait_serving
+from tests.e2e.helpers import SILLOK, sillok_env, sillok_serving
 
 pytestmark = pytest.mark.e2e
 ADMIN_TOKEN = "bootstrap-" + "f7" * 16
@@ -37,13 +37,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         SILLOK_LIMITS__KEY_PER_MINUTE="0",  # answer most requests with 429 before any logic
         SILLOK_LOG_LEVEL="WARNING",
     )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     log = data / "serve.log"
-    with log.open("w") as sink:
-        server = subprocess.Popen([SILLOK, "serve", "--port", str(port)], env=env, stderr=sink)
-    try:
-        wait_serving(base, server, log.read_text, 120)
+    with sillok_serving(env, log) as base:
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         httpx.post(f"{base}/api/v1/users", json={"username": "finder", "service": True}, headers=admin)
         keys = f"{base}/api/v1/users/finder/api-keys"
@@ -55,10 +50,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             data={"acl": '{"public": true}'},
         ).raise_for_status()
         yield {"base": base, "admin": ADMIN_TOKEN, "scoped": scoped.raise_for_status().json()["key"]}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
 @pytest.mark.parametrize("key", ["admin", "scoped"])
