@@ -282,3 +282,19 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
     user: Mapped[User] = relationship()
+
+
+class IdempotentReply(Base):
+    """The first answer to a request sent with an `Idempotency-Key`, replayed to its retries.
+
+    Keys are the caller's own (`user_id` is the principal's immutable id); `fingerprint` is the
+    SHA-256 of what the request asked for, so a key reused for something else is refused."""
+
+    __tablename__ = "idempotent_replies"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

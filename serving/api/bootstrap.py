@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from core.auth.oidc_login import OidcLogin
     from core.auth.passwords import PasswordStore
     from core.auth.sessions import WebSessions
+    from core.idempotency import IdempotencyKeys
     from serving.api.ratelimit import AbuseLimits
 
 
@@ -57,6 +58,13 @@ class ApiServices(Searching):
         from core.auth.sessions import WebSessions
 
         return WebSessions(self.database.sessions)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyKeys:
+        """First answers to writes sent with an `Idempotency-Key`, replayed to their retries."""
+        from core.idempotency import IdempotencyKeys
+
+        return IdempotencyKeys(self.database.sessions)
 
     @cached_property
     def abuse_limits(self) -> AbuseLimits:

@@ -7,6 +7,7 @@ Every route goes through the registry's ACL check; a document the caller may not
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -14,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.datastructures import UploadFile
 
 from core.acl import Acl, Principal, explain
@@ -25,6 +26,7 @@ from core.db.models import Document, DocumentVersion, iso
 from core.document_list import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY, DocumentFilter
 from core.documents import acl_of, upload_namespace
 from core.errors import Forbidden, InvalidInput, NotFound
+from core.idempotency import fingerprint, valid_key
 from core.types import DocumentStatus, chunk_position
 from serving.api.bootstrap import ApiServices
 from serving.api.deps import ContainerDep, CurrentPrincipal
@@ -46,6 +48,10 @@ from serving.api.scopes import Scope
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 _COPY_BLOCK = 1 << 20
+_IDEMPOTENCY = (
+    "Any 1-255 visible ASCII characters; a retry with the same key and the same request gets the "
+    "first answer, the same key with another request 409. Keys last a day."
+)
 MAX_TITLE, MAX_FILENAME, MAX_SOURCE = 300, 255, 2048
 
 
@@ -172,8 +178,15 @@ _UPLOAD_SCHEMA = {
     response_model=Accepted,
     responses=UPLOAD,
 )
-async def upload(request: Request, principal: CurrentPrincipal, container: ContainerDep) -> dict[str, str]:
-    """Store an uploaded file and queue it; 202 once the registry has committed it."""
+async def upload(
+    request: Request,
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=_IDEMPOTENCY)] = None,
+) -> dict[str, str] | JSONResponse:
+    """Store an uploaded file and queue it; 202 once the registry has committed it. A retry with
+    the same `Idempotency-Key` gets the first answer (marked `Idempotent-Replayed: true`)."""
+    key = valid_key(idempotency_key) if idempotency_key is not None else None
     form = await request.form(max_files=1, max_fields=8)
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
@@ -187,9 +200,16 @@ async def upload(request: Request, principal: CurrentPrincipal, container: Conta
     incoming.mkdir(parents=True, exist_ok=True)
     partial = incoming / f"{uuid.uuid4()}.part"
     try:
+        digest = hashlib.sha256()
         with partial.open("wb") as out:
             while block := await file.read(_COPY_BLOCK):
                 out.write(block)
+                digest.update(block)
+        asked = fingerprint([digest.hexdigest(), filename, title, source, acl.as_dict()])
+        if key is not None:
+            first = await run_in_threadpool(container.idempotency.replay, principal.user_id, key, asked)
+            if first is not None:
+                return JSONResponse(first[1], status_code=first[0], headers={"Idempotent-Replayed": "true"})
         registration = await run_in_threadpool(
             container.intake.submit,
             partial,
@@ -213,7 +233,10 @@ async def upload(request: Request, principal: CurrentPrincipal, container: Conta
         "source": source,
     }
     await run_in_threadpool(container.audit.record, principal, "document.upload", "rest", detail)
-    return {"id": doc.id, "status": doc.status, "version": registration.version}
+    answer = {"id": doc.id, "status": doc.status, "version": registration.version}
+    if key is not None:
+        await run_in_threadpool(container.idempotency.remember, principal.user_id, key, asked, 202, answer)
+    return answer
 
 
 @router.get("", dependencies=[Scope("documents:read")], response_model=DocumentPage, responses=WITH_INPUT)
