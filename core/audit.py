@@ -78,8 +78,10 @@ class AuditLog:
         action: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        after: int = 0,
     ) -> Iterator[dict[str, Any]]:
-        """Matching events, oldest first, as JSON-ready dicts (streamed in pages)."""
+        """Matching events with ids above `after`, oldest first, as JSON-ready dicts (streamed
+        in pages)."""
         query = select(AuditEvent).order_by(AuditEvent.id)
         if actor is not None:
             query = query.where(AuditEvent.actor == actor)
@@ -89,7 +91,7 @@ class AuditLog:
             query = query.where(AuditEvent.at >= since)
         if until is not None:
             query = query.where(AuditEvent.at < until)
-        last = 0
+        last = after
         while True:
             with self._sessions() as session:
                 page = session.scalars(query.where(AuditEvent.id > last).limit(500)).all()

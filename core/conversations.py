@@ -9,18 +9,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from core.acl import Principal
+from core.cursor import MAX_PAGE
+from core.cursor import decode as cursor_key
+from core.cursor import encode as cursor_of
 from core.db.models import Conversation, Feedback, Message, iso, utcnow
 from core.errors import InvalidInput, NotFound
 from core.types import Answer, Turn
 
 WITHHELD = "This answer is no longer shown: a source it cites is not available to you any more."
 _TITLE_CHARS = 80
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 _CHECK_FIELDS = ("refused", "language", "groundedness", "sentences", "dropped_citations")
@@ -96,15 +104,34 @@ class Conversations:
         with self._sessions() as session:
             self._owned(session, owner, conversation_id, with_messages=False)
 
-    def for_user(self, owner: Principal) -> list[dict[str, Any]]:
-        """The user's conversations, most recent first."""
+    def for_user(
+        self, owner: Principal, cursor: str | None = None, limit: int = MAX_PAGE
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the user's conversations, most recently active first, after `cursor`, and
+        the next page's cursor (None: the last). A conversation that gets a new message moves to
+        the front, so a client paging meanwhile may meet it again, never miss an untouched one."""
+        query = (
+            select(Conversation)
+            .where(Conversation.user_id == owner.user_id)
+            .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+            .limit(limit + 1)
+        )
+        if cursor:
+            at, last = cursor_key(cursor, str, str)
+            moment = datetime.fromisoformat(str(at))
+            query = query.where(
+                or_(
+                    Conversation.updated_at < moment,
+                    and_(Conversation.updated_at == moment, Conversation.id < str(last)),
+                )
+            )
         with self._sessions() as session:
-            rows = session.scalars(
-                select(Conversation)
-                .where(Conversation.user_id == owner.user_id)
-                .order_by(Conversation.updated_at.desc())
-            ).all()
-            return [{"id": c.id, "title": c.title, "updated_at": iso(c.updated_at)} for c in rows]
+            rows = session.scalars(query).all()
+            page = [{"id": c.id, "title": c.title, "updated_at": iso(c.updated_at)} for c in rows[:limit]]
+            more = len(rows) > limit
+            return page, cursor_of(
+                _utc(rows[limit - 1].updated_at).isoformat(), rows[limit - 1].id
+            ) if more else None
 
     def history(self, owner: Principal, conversation_id: str, turns: int) -> list[Turn]:
         """The last `turns` questions of one of the user's conversations with their answers,

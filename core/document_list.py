@@ -11,9 +11,6 @@ change committed while the query ran may carry an earlier time.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +18,8 @@ from sqlalchemy import ColumnElement, SQLColumnExpression, Subquery, exists, sel
 from sqlalchemy.orm import Session, aliased
 
 from core.acl import Principal, group_token, readable_in_sql, readable_token_rows, valid_name
+from core.cursor import decode as cursor_key
+from core.cursor import encode as cursor_of
 from core.db.models import Document, DocumentAclToken, DocumentVersion
 from core.errors import InvalidInput
 from core.types import DocumentStatus
@@ -80,19 +79,15 @@ def _utc(moment: datetime) -> datetime:
 
 def encode_cursor(doc: Document) -> str:
     """The opaque cursor of the page after `doc`."""
-    raw = json.dumps([_utc(doc.created_at).isoformat(), doc.id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursor_of(_utc(doc.created_at).isoformat(), doc.id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """The keyset position a cursor names; InvalidInput for anything this module did not write."""
+    created, doc_id = cursor_key(cursor, str, str)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, doc_id = json.loads(raw)
-        if not isinstance(doc_id, str) or not isinstance(created, str):
-            raise ValueError(cursor)
-        return _utc(datetime.fromisoformat(created)), doc_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        return _utc(datetime.fromisoformat(str(created))), str(doc_id)
+    except ValueError as exc:
         raise InvalidInput("cursor is not one this server gave out") from exc
 
 

@@ -14,6 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.acl import Principal, valid_name
+from core.cursor import MAX_PAGE
+from core.cursor import decode as cursor_key
+from core.cursor import encode as cursor_of
 from core.db.models import ApiKey, Group, Membership, User, WebSession, iso
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 
@@ -248,18 +251,33 @@ class UserDirectory:
         with self._sessions() as session:
             return _record(self._user(session, username))
 
-    def list_users(self) -> list[dict[str, object]]:
-        """Every user, by name."""
+    def list_users(
+        self, cursor: str | None = None, limit: int = MAX_PAGE
+    ) -> tuple[list[dict[str, object]], str | None]:
+        """A page of users by name after `cursor`, and the next page's cursor (None: the last)."""
+        query = select(User).order_by(User.username).limit(limit + 1)
+        if cursor:
+            query = query.where(User.username > str(cursor_key(cursor, str)[0]))
         with self._sessions() as session:
-            return [_record(u) for u in session.scalars(select(User).order_by(User.username))]
+            rows = session.scalars(query).all()
+            more = len(rows) > limit
+            return [_record(u) for u in rows[:limit]], cursor_of(rows[limit - 1].username) if more else None
 
-    def list_groups(self) -> list[dict[str, object]]:
-        """Every group with its members."""
+    def list_groups(
+        self, cursor: str | None = None, limit: int = MAX_PAGE
+    ) -> tuple[list[dict[str, object]], str | None]:
+        """A page of groups by name with their members after `cursor`, and the next cursor."""
+        query = select(Group).order_by(Group.name).limit(limit + 1)
+        if cursor:
+            query = query.where(Group.name > str(cursor_key(cursor, str)[0]))
         with self._sessions() as session:
-            groups = session.scalars(select(Group).order_by(Group.name)).all()
-            return [
-                {"name": g.name, "members": sorted(m.user.username for m in g.memberships)} for g in groups
+            rows = session.scalars(query).all()
+            more = len(rows) > limit
+            groups: list[dict[str, object]] = [
+                {"name": g.name, "members": sorted(m.user.username for m in g.memberships)}
+                for g in rows[:limit]
             ]
+            return groups, cursor_of(rows[limit - 1].name) if more else None
 
     def principal(self, username: str) -> Principal:
         """The principal of an existing user (for trusted entrances such as the local CLI)."""

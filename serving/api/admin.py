@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from core.acl import Principal
+from core.cursor import DEFAULT_PAGE
 from core.errors import Conflict, Forbidden
 from serving.api.bootstrap import ApiServices
 from serving.api.deps import ContainerDep, CurrentPrincipal
@@ -18,6 +19,7 @@ from serving.api.responses import (
     DELETE_USER,
     FOUND,
     FOUND_WITH_BODY,
+    WITH_INPUT,
     GroupList,
     IssuedKey,
     KeyList,
@@ -25,7 +27,7 @@ from serving.api.responses import (
     UserList,
     UserRecord,
 )
-from serving.api.schemas import GroupsBody, NewUser
+from serving.api.schemas import Cursor, GroupsBody, NewUser, PageLimit
 from serving.api.scopes import ANY_KEY, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
@@ -76,11 +78,17 @@ def me(principal: CurrentPrincipal) -> dict[str, Any]:
     }
 
 
-@router.get("/users", dependencies=ADMIN, response_model=UserList, responses=AUTHENTICATED)
-def list_users(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
-    """Every user (admin)."""
+@router.get("/users", dependencies=ADMIN, response_model=UserList, responses=WITH_INPUT)
+def list_users(
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    cursor: Cursor = None,
+    limit: PageLimit = DEFAULT_PAGE,
+) -> dict[str, Any]:
+    """Users by name, a page at a time (admin); `next_cursor` fetches the next page."""
     require_admin(principal)
-    return {"users": container.users.list_users()}
+    users, after = container.users.list_users(cursor, limit)
+    return {"users": users, "next_cursor": after}
 
 
 @router.post("/users", status_code=201, dependencies=ADMIN, response_model=UserRecord, responses=CREATE_USER)
@@ -170,8 +178,14 @@ def revoke_key(username: str, prefix: str, principal: CurrentPrincipal, containe
     return Response(status_code=204)
 
 
-@router.get("/groups", dependencies=ADMIN, response_model=GroupList, responses=AUTHENTICATED)
-def list_groups(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
-    """Every group with its members (admin)."""
+@router.get("/groups", dependencies=ADMIN, response_model=GroupList, responses=WITH_INPUT)
+def list_groups(
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    cursor: Cursor = None,
+    limit: PageLimit = DEFAULT_PAGE,
+) -> dict[str, Any]:
+    """Groups by name with their members, a page at a time (admin)."""
     require_admin(principal)
-    return {"groups": container.users.list_groups()}
+    groups, after = container.users.list_groups(cursor, limit)
+    return {"groups": groups, "next_cursor": after}

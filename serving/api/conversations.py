@@ -7,18 +7,31 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from core.conversations import visible_message
+from core.cursor import DEFAULT_PAGE
 from serving.api.deps import ContainerDep, CurrentPrincipal
-from serving.api.responses import AUTHENTICATED, FOUND, FOUND_WITH_BODY, ConversationList, ConversationView
-from serving.api.schemas import FeedbackBody
+from serving.api.responses import (
+    FOUND,
+    FOUND_WITH_BODY,
+    WITH_INPUT,
+    ConversationList,
+    ConversationView,
+)
+from serving.api.schemas import Cursor, FeedbackBody, PageLimit
 from serving.api.scopes import Scope
 
 router = APIRouter(prefix="/api/v1", tags=["chat"], dependencies=[Scope("chat")])
 
 
-@router.get("/conversations", response_model=ConversationList, responses=AUTHENTICATED)
-def list_conversations(principal: CurrentPrincipal, container: ContainerDep) -> dict[str, Any]:
-    """The caller's conversations, most recent first."""
-    return {"conversations": container.conversations.for_user(principal)}
+@router.get("/conversations", response_model=ConversationList, responses=WITH_INPUT)
+def list_conversations(
+    principal: CurrentPrincipal,
+    container: ContainerDep,
+    cursor: Cursor = None,
+    limit: PageLimit = DEFAULT_PAGE,
+) -> dict[str, Any]:
+    """The caller's conversations, most recently active first, a page at a time."""
+    conversations, after = container.conversations.for_user(principal, cursor, limit)
+    return {"conversations": conversations, "next_cursor": after}
 
 
 @router.get(

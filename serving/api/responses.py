@@ -319,6 +319,7 @@ class UserList(ApiModel):
     """`GET /api/v1/users`."""
 
     users: list[UserRecord]
+    next_cursor: str | None = Field(description="the next page's `cursor`; null on the last page")
 
 
 class KeyRecord(ApiModel):
@@ -358,6 +359,7 @@ class GroupList(ApiModel):
     """`GET /api/v1/groups`."""
 
     groups: list[GroupRecord]
+    next_cursor: str | None = Field(description="the next page's `cursor`; null on the last page")
 
 
 # -- conversations and audit --------------------------------------------------------------------
@@ -375,6 +377,7 @@ class ConversationList(ApiModel):
     """`GET /api/v1/conversations`, most recent first."""
 
     conversations: list[ConversationSummary]
+    next_cursor: str | None = Field(description="the next page's `cursor`; null on the last page")
 
 
 class StoredCitation(ApiModel):
@@ -606,5 +609,13 @@ METRICS = {**referenced(PUBLIC), 200: raw("text/plain", "Prometheus text exposit
 CONTENT = {**FOUND, 200: raw("application/octet-stream", "The original file, as an attachment", "binary")}
 AUDIT_LINES = {
     **WITH_INPUT,
-    200: raw("application/x-ndjson", "Matching audit events, one JSON object per line"),
+    200: {
+        **raw("application/x-ndjson", "Matching audit events, one JSON object per line"),
+        "headers": {
+            "Link": {
+                "description": 'with `limit`, when more events match: `<...?cursor=...>; rel="next"`',
+                "schema": {"type": "string"},
+            }
+        },
+    },
 }

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, Field
+
+from core.cursor import MAX_PAGE
 
 Name = Annotated[str, Field(min_length=1, max_length=128)]  # a user or group name
 ListedStatus = Literal["queued", "processing", "indexed", "failed"]  # `GET /api/v1/documents?status=`
@@ -56,3 +59,8 @@ class FeedbackBody(BaseModel):
 
     rating: Literal[1, -1] = Field(description="1: thumbs up, -1: thumbs down")
     comment: str | None = Field(default=None, max_length=4000)
+
+
+# A page of a list: `cursor` is the `next_cursor` of the page before (none: the first page).
+Cursor = Annotated[str | None, Query(max_length=512, description="the previous page's `next_cursor`")]
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows per page")]

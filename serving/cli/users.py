@@ -82,8 +82,13 @@ def token(
 @users_app.command("list")
 def list_users() -> None:
     """Every user with groups and role, one JSON object per line."""
-    for user in build_cli().users.list_users():
-        typer.echo(json.dumps(user, ensure_ascii=False))
+    directory, cursor = build_cli().users, None
+    while True:
+        page, cursor = directory.list_users(cursor)
+        for user in page:
+            typer.echo(json.dumps(user, ensure_ascii=False))
+        if cursor is None:
+            return
 
 
 @users_app.command("groups")

@@ -95,9 +95,20 @@ function renderHealth() {
 
 // ---- users and keys --------------------------------------------------------------------
 
+// Every page of a paginated list (`items` under `field`, then `next_cursor`).
+async function allPages(path, field) {
+  const rows = [];
+  let cursor = null;
+  do {
+    const reply = await api(cursor ? `${path}?limit=500&cursor=${enc(cursor)}` : `${path}?limit=500`);
+    rows.push(...(reply[field] || []));
+    cursor = reply.next_cursor;
+  } while (cursor);
+  return rows;
+}
+
 async function loadUsers() {
-  const reply = await api('/api/v1/users');
-  state.users = reply.users || [];
+  state.users = await allPages('/api/v1/users', 'users');
   renderUsers();
 }
 
@@ -327,8 +338,7 @@ async function copyKey(key, button) {
 // ---- groups ----------------------------------------------------------------------------
 
 async function loadGroups() {
-  const reply = await api('/api/v1/groups');
-  state.groups = reply.groups || [];
+  state.groups = await allPages('/api/v1/groups', 'groups');
   renderGroups();
 }
 
