@@ -118,7 +118,10 @@ class Conversations:
         )
         if cursor:
             at, last = cursor_key(cursor, str, str)
-            moment = datetime.fromisoformat(str(at))
+            try:
+                moment = datetime.fromisoformat(str(at))
+            except ValueError as exc:
+                raise InvalidInput("cursor is not one this server gave out") from exc
             query = query.where(
                 or_(
                     Conversation.updated_at < moment,

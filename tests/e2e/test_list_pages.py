@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from core.cursor import encode as cursor_of
 from core.settings import LimitSettings, Settings
 from core.types import Answer
 from serving.api.app import create_app
@@ -98,5 +99,7 @@ def test_the_audit_log_pages_by_link(api: tuple[TestClient, ApiServices]) -> Non
 )
 def test_a_cursor_this_server_did_not_write_is_a_400(api: tuple[TestClient, ApiServices], path: str) -> None:
     client, _ = api
-    reply = client.get(path, params={"cursor": "bm90LWEtY3Vyc29y", "limit": 2}, headers=ADMIN)
-    assert reply.status_code == 400 and reply.json()["error"]["code"] == "invalid_input"
+    for forged in ("bm90LWEtY3Vyc29y", cursor_of("not a date", "x"), cursor_of(1, 2), cursor_of("a", 1)):
+        reply = client.get(path, params={"cursor": forged, "limit": 2}, headers=ADMIN)
+        assert reply.status_code == 400, (forged, reply.text)
+        assert reply.json()["error"]["code"] == "invalid_input"
