@@ -56,15 +56,12 @@ class IdempotencyKeys:
             return reply.status_code, dict(reply.body)
 
     def remember(self, user_id: str, key: str, asked: str, status: int, body: dict[str, Any]) -> None:
-        """Keep the first answer; a concurrent request that stored one first keeps its own."""
+        """Keep the first answer; a concurrent request that stored one first keeps its own.
+        Every caller's expired answers go at the same time, so fresh keys cannot pile up."""
         try:
             with self._sessions.begin() as session:
                 session.execute(
-                    delete(IdempotentReply).where(
-                        IdempotentReply.user_id == user_id,
-                        IdempotentReply.key == key,
-                        IdempotentReply.created_at < utcnow() - self._lifetime,
-                    )
+                    delete(IdempotentReply).where(IdempotentReply.created_at < utcnow() - self._lifetime)
                 )
                 session.add(
                     IdempotentReply(

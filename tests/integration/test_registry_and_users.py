@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import pytest
+from sqlalchemy import select
 
 from core.acl import Acl, Principal
 from core.db.engine import make_engine, migrate, session_factory
+from core.db.models import IdempotentReply
 from core.documents import CONNECTOR_NAMESPACE, DocumentRegistry
 from core.errors import Conflict, NotFound
+from core.idempotency import IdempotencyKeys
 from core.types import DocumentStatus
 from core.users import UserDirectory
 
@@ -103,3 +109,17 @@ def test_the_built_in_admin_is_not_removed_while_its_token_is_set(sessions) -> N
         users.remove_user("admin")
     after = users.authenticate_key(token)
     assert before is not None and after is not None and after.user_id == before.user_id  # same account
+
+
+def test_expired_idempotency_keys_are_removed_whoever_sent_them(sessions) -> None:  # type: ignore[no-untyped-def]
+    keys = IdempotencyKeys(sessions, lifetime=timedelta(milliseconds=50))
+    keys.remember("uid-a", "k1", "f1", 202, {"id": "d1"})
+    assert keys.replay("uid-a", "k1", "f1") == (202, {"id": "d1"})
+    with pytest.raises(Conflict):
+        keys.replay("uid-a", "k1", "another request")
+    assert keys.replay("uid-b", "k1", "f1") is None  # keys are each caller's own
+    time.sleep(0.1)
+    keys.remember("uid-b", "k2", "f2", 202, {"id": "d2"})  # a fresh key clears every expired one
+    with sessions() as session:
+        mine = select(IdempotentReply).where(IdempotentReply.user_id.in_(["uid-a", "uid-b"]))
+        assert [(r.user_id, r.key) for r in session.scalars(mine)] == [("uid-b", "k2")]
