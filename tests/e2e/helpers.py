@@ -78,3 +78,28 @@ def sillok_serving(env: dict[str, str], log: Path, timeout_s: float = 120) -> It
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@contextmanager
+def api_in_process(data_dir: Path, database_url: str, admin_token: str) -> Iterator[tuple[Any, Any]]:
+    """The API app in this process (a `TestClient` and its `ApiServices`) with the bootstrap
+    admin `admin_token` and no per-user rate limit."""
+    from fastapi.testclient import TestClient
+
+    from core.settings import LimitSettings, Settings
+    from serving.api.app import create_app
+    from serving.api.bootstrap import ApiServices
+
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        bootstrap_admin_token=admin_token,
+        limits=LimitSettings(user_per_minute=0, key_per_minute=0),
+        log_level="WARNING",
+    )
+    container = ApiServices(settings)
+    try:
+        with TestClient(create_app(container)) as client:
+            yield client, container
+    finally:
+        container.close()

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core.settings import LimitSettings, Settings
-from serving.api.app import create_app
 from serving.api.bootstrap import ApiServices
+from tests.e2e.helpers import api_in_process
 
 pytestmark = pytest.mark.e2e
 ADMIN = {"Authorization": "Bearer idempotent-admin-token-0123456789ab"}
@@ -22,17 +21,8 @@ POLICY = b"Expense claims are filed within 30 days of the purchase."
 
 @pytest.fixture
 def api(tmp_path: Path, database_url: str) -> Iterator[tuple[TestClient, ApiServices]]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        bootstrap_admin_token=ADMIN["Authorization"].split()[1],
-        limits=LimitSettings(user_per_minute=0, key_per_minute=0),
-        log_level="WARNING",
-    )
-    container = ApiServices(settings)
-    with TestClient(create_app(container)) as client:
-        yield client, container
-    container.close()
+    with api_in_process(tmp_path / "data", database_url, ADMIN["Authorization"].split()[1]) as api:
+        yield api
 
 
 def upload(client: TestClient, content: bytes, auth: dict[str, str], key: str | None = None) -> Any:

@@ -13,10 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.cursor import encode as cursor_of
-from core.settings import LimitSettings, Settings
 from core.types import Answer
-from serving.api.app import create_app
 from serving.api.bootstrap import ApiServices
+from tests.e2e.helpers import api_in_process
 
 pytestmark = pytest.mark.e2e
 ADMIN = {"Authorization": "Bearer list-pages-admin-token-0123456789abcd"}
@@ -25,20 +24,12 @@ NAMES = [f"user{i:02d}" for i in range(7)]
 
 @pytest.fixture
 def api(tmp_path: Path, database_url: str) -> Iterator[tuple[TestClient, ApiServices]]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        bootstrap_admin_token=ADMIN["Authorization"].split()[1],
-        limits=LimitSettings(user_per_minute=0, key_per_minute=0),
-        log_level="WARNING",
-    )
-    container = ApiServices(settings)
-    with TestClient(create_app(container)) as client:
+    token = ADMIN["Authorization"].split()[1]
+    with api_in_process(tmp_path / "data", database_url, token) as (client, container):
         for i, name in enumerate(reversed(NAMES)):
             body = {"username": name, "groups": [f"team{i}"]}
             client.post("/api/v1/users", headers=ADMIN, json=body).raise_for_status()
         yield client, container
-    container.close()
 
 
 def pages(client: TestClient, path: str, field: str, limit: int, headers: dict[str, str]) -> list[list[Any]]:
