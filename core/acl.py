@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, exists, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, true
 
 from core.db.models import DocumentAclToken
 
@@ -79,6 +79,10 @@ class Principal:
     without an id holds no user token (deny by default). `key_prefix` names the API key it came
     with (for the audit log); `scopes` limits that key's routes (None: every right of the user).
     Neither changes what content the principal may read, so neither takes part in equality.
+
+    `audience` narrows what is readable to what every listener may read: one token set per other
+    member of a chat channel the answer is posted to. A chunk is readable when its ACL meets the
+    principal's own tokens and every one of those sets.
     """
 
     username: str
@@ -87,6 +91,7 @@ class Principal:
     user_id: str = ""
     key_prefix: str | None = field(default=None, compare=False)
     scopes: frozenset[str] | None = field(default=None, compare=False)
+    audience: tuple[frozenset[str], ...] = ()
 
     def tokens(self) -> frozenset[str]:
         """Every token this principal holds; computed here and nowhere else."""
@@ -96,8 +101,21 @@ class Principal:
         return frozenset(held)
 
     def can_read(self, acl_tokens: Iterable[str]) -> bool:
-        """True when the principal holds at least one of `acl_tokens`."""
-        return not self.tokens().isdisjoint(acl_tokens)
+        """True when the principal, and every member of its audience, holds one of `acl_tokens`."""
+        acl = frozenset(acl_tokens)
+        return all(not held.isdisjoint(acl) for held in (self.tokens(), *self.audience))
+
+    def heard_by(self, listeners: Iterable[frozenset[str]]) -> Principal:
+        """This principal narrowed to what each of `listeners` (their token sets) may also read.
+
+        Sets that add no restriction (a superset of one already required) are dropped, so a
+        channel of many members with the same groups costs one condition, not one per member.
+        """
+        required = [self.tokens(), *self.audience]
+        for held in sorted({frozenset(t) for t in listeners}, key=len):
+            if not any(kept <= held for kept in required):
+                required.append(held)
+        return replace(self, audience=tuple(required[1:]))
 
 
 def readable_in_sql(
@@ -112,16 +130,21 @@ def readable_in_sql(
     if every_document:
         require_admin_for_every_document(principal)
         return true()
-    return exists().where(
-        DocumentAclToken.document_id == document_id,
-        DocumentAclToken.token.in_(sorted(principal.tokens())),
+    return and_(
+        *(
+            exists().where(DocumentAclToken.document_id == document_id, DocumentAclToken.token.in_(sorted(held)))
+            for held in (principal.tokens(), *principal.audience)
+        )
     )
 
 
 def readable_token_rows(principal: Principal) -> list[ColumnElement[bool]]:
     """The same rule split by token: one condition on `document_acl_tokens` per token the
     principal holds. A document is readable exactly when one of its token rows meets one of
-    them, so a list can read each token's rows in index order and merge them."""
+    them, so a list can read each token's rows in index order and merge them. A principal
+    narrowed to an audience (a chat channel's) has no such split and is refused."""
+    if principal.audience:
+        raise ValueError("a principal narrowed to an audience cannot list documents by token")
     return [DocumentAclToken.token == token for token in sorted(principal.tokens())]
 
 

@@ -48,8 +48,9 @@ class VectorIndex(Protocol):
     """A store of chunk vectors with their ACL tokens; every read is filtered by tokens inside it.
 
     Invariants every adapter must keep:
-    - `search` and `query` return only chunks whose ACL tokens intersect `tokens`, and the ACL
-      filter runs inside the index, in every stage of a fused query; empty `tokens` returns [].
+    - `search` and `query` return only chunks whose ACL tokens intersect `tokens` (and each set
+      of `also`, an audience's), and the ACL filter runs inside the index, in every stage of a
+      fused query; empty `tokens` (or an empty set in `also`) returns [].
     - `upsert` is idempotent: the same chunk (same point id) stored twice is one point.
     - `delete_document(doc, keep_version=v)` removes every point of `doc` except those of `v`.
     - A collection created before keyword vectors existed (`has_keywords` false) answers every
@@ -79,8 +80,11 @@ class VectorIndex(Protocol):
         """The `limit` nearest chunks readable with `tokens`, best first (dense only)."""
         ...
 
-    def query(self, query: Query, tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
-        """The `limit` best chunks readable with `tokens` by dense, sparse or fused ranking."""
+    def query(
+        self, query: Query, tokens: frozenset[str], limit: int, also: Sequence[frozenset[str]] = ()
+    ) -> list[ScoredChunk]:
+        """The `limit` best chunks readable with `tokens` (and every set of `also`) by dense,
+        sparse or fused ranking."""
         ...
 
     def delete_document(self, document_id: str, keep_version: str | None = None) -> None:

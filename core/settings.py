@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.bot_settings import BotSettings, SlackSettings, TeamsSettings
+
 _WEAK_TOKENS = {"admin", "changeme", "password", "secret", "token"}
 
 
@@ -382,6 +384,9 @@ class Settings(BaseSettings):
     oidc: OidcSettings = OidcSettings()
     limits: LimitSettings = LimitSettings()
     server: ServerSettings = ServerSettings()
+    slack: SlackSettings = SlackSettings()
+    teams: TeamsSettings = TeamsSettings()
+    bots: BotSettings = BotSettings()
 
     @field_validator("database_url")
     @classmethod

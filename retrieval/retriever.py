@@ -69,7 +69,7 @@ class Retriever:
         if not query.strip() or not tokens:
             return []
         depth = max(top_k * _OVERFETCH, self._rerank_depth if self._reranker else 0)
-        hits = self._index.query(self.query_for(query), tokens, depth)
+        hits = self._index.query(self.query_for(query), tokens, depth, principal.audience)
         current = self._readable(principal, {h.chunk.document_id for h in hits})
         hits = [h for h in hits if current.get(h.chunk.document_id) == h.chunk.version]
         if self._reranker is not None and hits:

@@ -298,3 +298,51 @@ class IdempotentReply(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class ChatIdentity(Base):
+    """A Slack or Teams account bound to a Sillok user, found once by its verified email.
+
+    `tenant` is the Slack team id or the Teams tenant id, `external_id` the Slack user id or the
+    Azure AD object id; `user_id` is the Sillok user's immutable id, so a user removed (or a name
+    given to someone else) leaves a binding that resolves to nobody."""
+
+    __tablename__ = "chat_identities"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), index=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BotDelivery(Base):
+    """One event a bot received, claimed once: its retries find the row and do nothing.
+
+    `reply` keeps the generated answer before it is posted, so a failed post is retried with
+    the same answer instead of generating again; `message_ref` is the posted message (Slack
+    channel and ts, Teams activity id), updated in place rather than posted twice."""
+
+    __tablename__ = "bot_deliveries"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # claimed | answered | posted | failed
+    correlation_id: Mapped[str] = mapped_column(String(36))
+    reply: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    message_ref: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class BotThread(Base):
+    """Which conversation a chat thread continues, per asker and audience (a private reply in a
+    thread is a conversation of its own, so nothing private feeds a later public answer)."""
+
+    __tablename__ = "bot_threads"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    thread_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

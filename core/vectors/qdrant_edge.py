@@ -138,11 +138,14 @@ class QdrantEdgeIndex:
         """Nearest chunks whose ACL intersects `tokens`, filtered inside the engine."""
         return self.query(Query(dense=vector), tokens, limit)
 
-    def query(self, query: Query, tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
+    def query(
+        self, query: Query, tokens: frozenset[str], limit: int, also: Sequence[frozenset[str]] = ()
+    ) -> list[ScoredChunk]:
         """Dense, sparse or fused search; the ACL filter is part of every stage of the query."""
-        if not tokens or limit <= 0 or self._shard is None:
+        required = [tokens, *also]
+        if not all(required) or limit <= 0 or self._shard is None:
             return []
-        acl = qe.Filter(must=[qe.FieldCondition(key=ACL_KEY, match=qe.MatchAny(sorted(tokens)))])
+        acl = qe.Filter(must=[qe.FieldCondition(key=ACL_KEY, match=qe.MatchAny(sorted(t))) for t in required])
         exact = qe.SearchParams(exact=self._exact)
         mode = query.mode
         if mode != SearchMode.DENSE and not self._keywords:  # built before keyword vectors existed

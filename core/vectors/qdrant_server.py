@@ -110,12 +110,15 @@ class QdrantServerIndex:
         """Nearest chunks whose ACL intersects `tokens`, filtered inside Qdrant."""
         return self.query(Query(dense=vector), tokens, limit)
 
-    def query(self, query: Query, tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
+    def query(
+        self, query: Query, tokens: frozenset[str], limit: int, also: Sequence[frozenset[str]] = ()
+    ) -> list[ScoredChunk]:
         """Dense, sparse or fused search; the ACL filter is part of every stage of the query."""
-        if not tokens or limit <= 0:
+        required = [tokens, *also]
+        if not all(required) or limit <= 0:
             return []
         acl = models.Filter(
-            must=[models.FieldCondition(key=ACL_KEY, match=models.MatchAny(any=sorted(tokens)))]
+            must=[models.FieldCondition(key=ACL_KEY, match=models.MatchAny(any=sorted(t))) for t in required]
         )
         exact = models.SearchParams(exact=True)
         mode = query.mode

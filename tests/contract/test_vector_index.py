@@ -139,6 +139,30 @@ def test_search_never_returns_a_chunk_the_principal_may_not_read(
     assert all(who.can_read(h.chunk.acl_tokens) for h in hits)
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    docs=st.lists(acls, min_size=1, max_size=15),
+    asker=principals,
+    listeners=st.lists(principals, max_size=4),
+    seed=st.integers(0, 10_000),
+)
+def test_an_audience_reads_only_what_every_listener_may_read(
+    index: VectorIndex, docs: list[Acl], asker: Principal, listeners: list[Principal], seed: int
+) -> None:
+    for i in range(40):
+        index.delete_document(f"d{i}")
+    chunks = [chunk(f"d{i}", acl=acl.tokens()) for i, acl in enumerate(docs)]
+    index.upsert(chunks, [vec(seed + i) for i in range(len(chunks))])
+    heard = asker.heard_by(p.tokens() for p in listeners)
+    hits = index.query(Query(dense=vec(seed)), heard.tokens(), 50, heard.audience)
+    everyone = [asker, *listeners]
+    readable = {
+        c.document_id for c, acl in zip(chunks, docs, strict=True) if all(p.can_read(acl.tokens()) for p in everyone)
+    }
+    assert {h.chunk.document_id for h in hits} == readable
+    assert all(heard.can_read(h.chunk.acl_tokens) for h in hits)
+
+
 def test_a_shard_open_in_another_process_is_a_clear_error(tmp_path: Path) -> None:
     from core.errors import DependencyUnavailable
 

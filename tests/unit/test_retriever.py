@@ -31,7 +31,9 @@ class StubIndex:
         self.hits = hits
         self.queries: list[tuple[Query, frozenset[str], int]] = []
 
-    def query(self, query: Query, tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
+    def query(
+        self, query: Query, tokens: frozenset[str], limit: int, also: Sequence[frozenset[str]] = ()
+    ) -> list[ScoredChunk]:
         self.queries.append((query, tokens, limit))
         return self.hits[:limit]
 
