@@ -132,7 +132,9 @@ def readable_in_sql(
         return true()
     return and_(
         *(
-            exists().where(DocumentAclToken.document_id == document_id, DocumentAclToken.token.in_(sorted(held)))
+            exists().where(
+                DocumentAclToken.document_id == document_id, DocumentAclToken.token.in_(sorted(held))
+            )
             for held in (principal.tokens(), *principal.audience)
         )
     )

@@ -12,9 +12,10 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from core.bot_settings import BotSettings, SlackSettings, TeamsSettings
+from core.secret_files import SecretFilesSource
 
 _WEAK_TOKENS = {"admin", "changeme", "password", "secret", "token"}
 
@@ -387,6 +388,18 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     teams: TeamsSettings = TeamsSettings()
     bots: BotSettings = BotSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then `.env`, then the files of `SILLOK_SECRETS_DIR`."""
+        return init_settings, env_settings, dotenv_settings, SecretFilesSource(settings_cls)
 
     @field_validator("database_url")
     @classmethod
