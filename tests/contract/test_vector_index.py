@@ -157,7 +157,9 @@ def test_an_audience_reads_only_what_every_listener_may_read(
     hits = index.query(Query(dense=vec(seed)), heard.tokens(), 50, heard.audience)
     everyone = [asker, *listeners]
     readable = {
-        c.document_id for c, acl in zip(chunks, docs, strict=True) if all(p.can_read(acl.tokens()) for p in everyone)
+        c.document_id
+        for c, acl in zip(chunks, docs, strict=True)
+        if all(p.can_read(acl.tokens()) for p in everyone)
     }
     assert {h.chunk.document_id for h in hits} == readable
     assert all(heard.can_read(h.chunk.acl_tokens) for h in hits)
