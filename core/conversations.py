@@ -156,6 +156,14 @@ class Conversations:
         with self._sessions() as session:
             return self._owned(session, owner, conversation_id)
 
+    def message(self, owner: Principal, message_id: int) -> Message:
+        """One of the user's messages (NotFound for anyone else's, as for a missing one)."""
+        with self._sessions() as session:
+            message = session.get(Message, message_id)
+            if message is None or not owner.user_id or message.conversation.user_id != owner.user_id:
+                raise NotFound("message not found")
+            return message
+
     def delete(self, owner: Principal, conversation_id: str) -> None:
         """Delete one of the user's conversations."""
         with self._sessions.begin() as session:
