@@ -12,11 +12,11 @@ from serving.api import admin, audit, auth, conversations, documents, openai_com
 from serving.api.bootstrap import ApiServices
 from serving.api.deps import authenticate
 from serving.api.docs import install_docs
-from serving.api.errors import ErrorBoundary, install_error_handlers
 from serving.api.gate import EdgeGate
 from serving.api.route_table import RouteTable
 from serving.api.routes import router
 from serving.api.security import install_security
+from serving.http_errors import ErrorBoundary, install_error_handlers
 from serving.metrics import register_ingestion_metrics
 
 _MULTIPART_SLACK = 1_000_000  # field names, boundaries and the ACL around the file

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from core.auth.passwords import PasswordStore
     from core.auth.sessions import WebSessions
     from core.idempotency import IdempotencyKeys
-    from serving.api.ratelimit import AbuseLimits
+    from serving.ratelimit import AbuseLimits
 
 
 @dataclass
@@ -69,7 +69,7 @@ class ApiServices(Searching):
     @cached_property
     def abuse_limits(self) -> AbuseLimits:
         """Request rates and failed sign-ins, in Redis when one is configured."""
-        from serving.api.ratelimit import AbuseLimits, make_limiter
+        from serving.ratelimit import AbuseLimits, make_limiter
 
         return AbuseLimits(make_limiter(self.settings), self.settings.limits)
 

@@ -19,7 +19,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.routing import iter_route_contexts
 
-from serving.api.errors import error_response
+from serving.http_errors import error_response
 
 DOCS_URL = "/docs"
 ASSETS_URL = "/docs/assets"

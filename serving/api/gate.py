@@ -27,10 +27,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.errors import SillokError
 from serving.api.bootstrap import ApiServices
 from serving.api.deps import establish
-from serving.api.errors import sillok_error_response
 from serving.api.inputs import refuse_lone_surrogates, refuse_out_of_range
 from serving.api.limits import BodyLimit, carries_body
 from serving.api.route_table import RouteTable
+from serving.http_errors import sillok_error_response
 
 log = structlog.get_logger(__name__)
 AUTH_THREADS = 4  # credentials checked at once; the others wait without holding a thread

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import Settings
-from serving.api.errors import error_response
+from serving.http_errors import error_response
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [

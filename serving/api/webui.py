@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from serving.api.errors import error_response
+from serving.http_errors import error_response
 from webui import INSTALL_COMMAND, VENDOR
 from webui import STATIC_DIR as STATIC
 

@@ -23,13 +23,13 @@ from core.bot_settings import BotSettings
 from core.conversations import Conversations
 from core.documents import DocumentRegistry
 from core.errors import NotFound, Overloaded, SillokError
-from serving.api.ratelimit import AbuseLimits, RateLimited
 from serving.asking import Asking, Reply
 from serving.bots.audience import Audiences
 from serving.bots.chat import ChatPlace, ChatUser, Directory, Platform, Question
 from serving.bots.identity import ChatIdentities
 from serving.bots.ledger import Deliveries, Threads
 from serving.bots.metrics import EVENTS, LATENCY, OUTCOMES
+from serving.ratelimit import AbuseLimits, RateLimited
 
 log = structlog.get_logger(__name__)
 

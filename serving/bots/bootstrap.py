@@ -28,7 +28,7 @@ class BotServices(Searching):
     @cached_property
     def answerer(self) -> BotAnswerer:
         """The one entry point every platform calls."""
-        from serving.api.ratelimit import AbuseLimits, make_limiter
+        from serving.ratelimit import AbuseLimits, make_limiter
 
         sessions = self.database.sessions
         identities = ChatIdentities(sessions)

@@ -24,8 +24,8 @@ from core.settings import LLMSettings, ModelOverrides
 from retrieval.admission import Admission
 from retrieval.llm import OpenAICompatibleLLM, retry_after_s
 from retrieval.tokens import estimate_tokens
-from serving.api.errors import install_error_handlers
 from serving.api.streaming import sse_stream, started
+from serving.http_errors import install_error_handlers
 from tests.e2e.helpers import free_port
 from tests.servers.scripted_openai import (
     REPLY,

@@ -13,7 +13,7 @@ import redis
 
 from core.acl import Principal
 from core.settings import LimitSettings, Settings
-from serving.api.ratelimit import (
+from serving.ratelimit import (
     AbuseLimits,
     Limit,
     MemoryLimiter,
