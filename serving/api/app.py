@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from serving.api import admin, audit, auth, conversations, documents, openai_compat, webui
 from serving.api.bootstrap import ApiServices
@@ -32,8 +32,9 @@ async def _threads(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(container: ApiServices) -> FastAPI:
-    """The API bound to one container; nothing is created at import time."""
+def create_app(container: ApiServices, hosted: Sequence[APIRouter] = ()) -> FastAPI:
+    """The API bound to one container; nothing is created at import time. `hosted` are routers
+    of other entrances this process also serves (the bots' platform routes, composed by the CLI)."""
     app = FastAPI(
         title="Sillok",
         version="1",
@@ -47,6 +48,8 @@ def create_app(container: ApiServices) -> FastAPI:
     app.include_router(router)
     for module in (auth, documents, conversations, admin, audit, openai_compat):
         app.include_router(module.router)
+    for other in hosted:
+        app.include_router(other)
     webui.mount(app)
     install_docs(app, authenticate)
     register_ingestion_metrics(container.documents.status_counts)
