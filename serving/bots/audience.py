@@ -4,8 +4,9 @@ An answer posted where several people read it uses only the documents every curr
 may read: the asker's principal narrowed by each other member's tokens (`Principal.heard_by`),
 which the vector index applies inside its ACL filter. A member Sillok does not know reads
 public documents only, so one such member narrows the answer to public documents; so does a
-channel too large to list or one whose members cannot be read. Rosters are cached briefly and
-dropped when the platform reports a membership change.
+channel too large to list or one whose members cannot be read. Rosters (who is in a channel)
+are cached briefly and dropped when the platform reports a membership change; what each member
+may read is looked up on every answer, so a permission change counts at once.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ Heard = Literal["channel", "public"]
 
 @dataclass(frozen=True)
 class _Roster:
-    listeners: tuple[tuple[ChatUser, frozenset[str]], ...] | None  # None: public documents only
+    members: tuple[ChatUser, ...] | None  # None: public documents only
     read_at: float
 
 
@@ -49,10 +50,11 @@ class Audiences:
         """`asker` narrowed to what every member of `place` may read, and whether that is the
         channel's members or public documents only."""
         roster = self._roster(place, directory)
-        if roster.listeners is None:
+        if roster.members is None:
             return asker.heard_by([PUBLIC_ONLY]), "public"
-        others = [tokens for member, tokens in roster.listeners if member != who]
-        return asker.heard_by(others), "channel"
+        others = [m for m in roster.members if m != who]
+        principals = self._identities.principals(others, directory)
+        return asker.heard_by(p.tokens() if p else PUBLIC_ONLY for p in principals), "channel"
 
     def forget(self, place: ChatPlace) -> None:
         """Drop the cached roster of `place` (its membership changed)."""
@@ -66,19 +68,14 @@ class Audiences:
         if cached is not None and now - cached.read_at < self._settings.roster_ttl_s:
             return cached
         members = directory.members_of(place, self._settings.max_audience)
-        listeners = None
-        if members is not None and len(members) <= self._settings.max_audience:
-            listeners = tuple((m, self._tokens(m, directory)) for m in members)
-        roster = _Roster(listeners, now)
+        if members is not None and len(members) > self._settings.max_audience:
+            members = None
+        roster = _Roster(tuple(members) if members is not None else None, now)
         with self._lock:
             if len(self._rosters) > 10_000:  # bounded: a busy workspace cannot grow it without end
                 self._rosters.clear()
             self._rosters[_key(place)] = roster
         return roster
-
-    def _tokens(self, member: ChatUser, directory: Directory) -> frozenset[str]:
-        principal = self._identities.principal(member, directory)
-        return principal.tokens() if principal is not None else PUBLIC_ONLY
 
 
 def _key(place: ChatPlace) -> tuple[str, str, str]:

@@ -8,13 +8,15 @@ nobody: a bot never guesses who is asking.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import structlog
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from core.acl import Principal
-from core.db.models import ChatIdentity, User
+from core.db.models import ChatIdentity, Membership, User
 from core.users import principal_of
 from serving.bots.chat import ChatUser, Directory
 
@@ -67,3 +69,27 @@ class ChatIdentities:
             pass  # bound by a concurrent message of the same account
         log.info("bot_binding_created", platform=who.platform, user_id=principal.user_id)
         return principal
+
+    def principals(self, accounts: Sequence[ChatUser], directory: Directory) -> list[Principal | None]:
+        """The principal of each account as it is now (None for nobody Sillok knows), the bound
+        ones read in one query: a channel's members are resolved on every answer, so a change
+        of anyone's groups or a removed user counts at the next answer, whatever is cached."""
+        found: dict[tuple[str, str, str], Principal] = {}
+        with self._sessions() as session:
+            for platform, tenant in {(a.platform, a.tenant) for a in accounts}:
+                ids = [a.external_id for a in accounts if (a.platform, a.tenant) == (platform, tenant)]
+                rows = session.execute(
+                    select(ChatIdentity.external_id, User)
+                    .join(User, User.uid == ChatIdentity.user_id)
+                    .where(
+                        ChatIdentity.platform == platform,
+                        ChatIdentity.tenant == tenant,
+                        ChatIdentity.external_id.in_(ids),
+                    )
+                    .options(selectinload(User.memberships).selectinload(Membership.group))
+                ).all()
+                for external_id, user in rows:
+                    found[(platform, tenant, external_id)] = principal_of(user)
+        return [
+            found.get((a.platform, a.tenant, a.external_id)) or self.principal(a, directory) for a in accounts
+        ]

@@ -1,0 +1,208 @@
+"""The randomized leak test, for the bots: what is posted where several people read it draws
+only on documents every current member may read.
+
+24 users in 8 groups, 300 documents with canaries and random ACLs (the documents, users and
+marker check of `test_leaks`), 10 channels of 2 to 6 members (one with a member Sillok does not
+know), direct messages and private replies. 150 random questions, shares of private answers
+into random channels and random changes (ACLs, group memberships, channel joins and leaves,
+user removals). Everything a bot posts is checked against who can see it: a channel post
+against every member at that moment, a direct or private reply against the asker. The
+expected number of leaks is exactly 0.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from core.acl import Acl
+from core.types import point_id
+from serving.bots.answering import BotAnswer, Notice
+from serving.bots.bootstrap import BotServices, build_bots
+from serving.bots.chat import ChatPlace, ChatUser, Question
+from tests.e2e.test_leaks import MARKERS, TOPICS, Doc, load, settings_for
+
+pytestmark = pytest.mark.e2e
+
+USERS, GROUPS, DOCUMENTS, CHANNELS, QUESTIONS = 24, 8, 300, 10, 150
+TEAM = "T0LEAK"
+
+
+@dataclass
+class Roster:
+    """The test's chat platform: accounts, their emails, and channels' current members."""
+
+    emails: dict[ChatUser, str]
+    channels: dict[str, list[ChatUser]]
+
+    def email_of(self, who: ChatUser) -> str | None:
+        return self.emails.get(who)
+
+    def members_of(self, place: ChatPlace, limit: int) -> list[ChatUser] | None:
+        members = self.channels.get(place.channel_id)
+        return None if members is None or len(members) > limit else list(members)
+
+
+@dataclass
+class Posted:
+    """One thing a bot posted: who can see it ("channel" or one user) and its text."""
+
+    channel: str
+    visible_to: ChatUser | None  # None: every member of the channel
+    body: str
+
+
+@dataclass
+class BotWorld:
+    services: BotServices
+    roster: Roster
+    groups: dict[str, set[str]]
+    docs: list[Doc]
+    accounts: dict[str, ChatUser]
+    removed: set[str] = field(default_factory=set)
+    markers: dict[str, Doc] = field(default_factory=dict)
+    posts: int = 0
+    leaks: list[str] = field(default_factory=list)
+    private_answers: list[tuple[ChatUser, int]] = field(default_factory=list)
+
+    def user_of(self, who: ChatUser) -> str | None:
+        name = self.roster.emails.get(who, "").split("@")[0]
+        return name if name in self.groups and name not in self.removed else None
+
+    def readable(self, who: ChatUser, doc: Doc) -> bool:
+        user = self.user_of(who)
+        if doc.deleted:
+            return False
+        if doc.acl.public:
+            return True
+        return user is not None and (user in doc.acl.users or bool(doc.acl.groups & self.groups[user]))
+
+    def check(self, post: Posted, asker: ChatUser) -> None:
+        self.posts += 1
+        readers = [post.visible_to] if post.visible_to else self.roster.channels.get(post.channel, [asker])
+        for marker in set(MARKERS.findall(post.body)):
+            doc = self.markers.get(marker)
+            if doc is None:
+                continue
+            blind = [r.external_id for r in readers if not self.readable(r, doc)]
+            if blind:
+                self.leaks.append(f"{post.channel}: {marker} of document {doc.n}, unreadable by {blind}")
+
+
+Transport = Callable[[BotWorld, Question], list[Posted]]
+
+
+def through_core(world: BotWorld, question: Question) -> list[Posted]:
+    """The bots' core, with what it returns taken as what is posted."""
+    outcome = world.services.answerer.answer(question, world.roster)
+    if isinstance(outcome, Notice):
+        return [Posted(question.place.channel_id, question.asker, outcome.text)] if outcome.text else []
+    private = question.private or question.place.kind == "direct"
+    if private and question.place.kind != "direct":
+        world.private_answers.append((question.asker, outcome.message_id))
+    body = json.dumps(outcome.as_dict())
+    return [Posted(question.place.channel_id, question.asker if private else None, body)]
+
+
+@pytest.fixture
+def world(tmp_path: Path, postgres_url: str) -> Iterator[BotWorld]:
+    rng = random.Random(20261202)
+    services = build_bots(settings_for(tmp_path, postgres_url))
+    group_names = [f"g{i}" for i in range(GROUPS)]
+    groups = {f"u{i:02d}": set(rng.sample(group_names, rng.randint(0, 3))) for i in range(USERS)}
+    for user, member_of in groups.items():
+        services.users.add_user(user, email=f"{user}@example.com", groups=member_of)
+    accounts = {user: ChatUser("slack", TEAM, f"U{user.upper()}") for user in groups}
+    stranger = ChatUser("slack", TEAM, "USTRANGER")
+    emails = {account: f"{user}@example.com" for user, account in accounts.items()}
+    everyone = sorted(accounts.values(), key=lambda a: a.external_id)
+    channels = {f"C{c:02d}": rng.sample(everyone, rng.randint(2, 6)) for c in range(CHANNELS)}
+    channels["C00"].append(stranger)
+    docs = []
+    for n in range(DOCUMENTS):
+        roll = rng.random()
+        acl = Acl.of(
+            users=rng.sample(sorted(groups), rng.randint(0, 2)) if roll > 0.1 else [],
+            groups=rng.sample(group_names, rng.randint(0, 2)) if roll > 0.1 else [],
+            public=roll > 0.9,
+        )
+        tag = secrets.token_hex(4)
+        docs.append(
+            Doc(n, f"CANARY-{n:03d}-{tag}", f"TITLE-{n:03d}-{tag}", TOPICS[n % 10], f"P{n % 29}", acl)
+        )
+    load(services, docs, tmp_path / "docs")  # type: ignore[arg-type]
+    state = BotWorld(services, Roster(emails, channels), groups, docs, accounts)
+    for doc in docs:
+        for marker in (doc.canary, doc.title, doc.id, point_id(doc.id, doc.version, 0)):
+            state.markers[marker] = doc
+    yield state
+    services.close()
+
+
+def change_something(world: BotWorld, rng: random.Random) -> None:
+    """One random ACL change, membership change, channel join or leave, or user removal."""
+    services = world.services
+    live = sorted(set(world.groups) - world.removed)
+    kind = rng.choices(["acl", "groups", "join", "leave", "remove"], weights=[35, 25, 20, 15, 5])[0]
+    if kind == "acl":
+        doc = rng.choice([d for d in world.docs if not d.deleted])
+        doc.acl = Acl.of(
+            rng.sample(live, rng.randint(0, 2)), [f"g{rng.randrange(GROUPS)}"], rng.random() < 0.1
+        )
+        ids = services.users.ids_for(doc.acl.users).values()
+        services.documents.set_acl(doc.id, Acl.of(ids, doc.acl.groups, doc.acl.public))
+        services.index.set_acl(doc.id, Acl.of(ids, doc.acl.groups, doc.acl.public).tokens())
+    elif kind == "groups":
+        user = rng.choice(live)
+        world.groups[user] = {f"g{i}" for i in rng.sample(range(GROUPS), rng.randint(0, 3))}
+        services.users.set_groups(user, sorted(world.groups[user]))
+    elif kind in ("join", "leave"):
+        channel = rng.choice(sorted(world.roster.channels))
+        members = world.roster.channels[channel]
+        if kind == "join":
+            members.append(world.accounts[rng.choice(live)])
+        elif len(members) > 2:
+            members.remove(rng.choice(members))
+        services.answerer.forget_members(ChatPlace("slack", TEAM, channel, "channel"))  # the platform's event
+    else:
+        user = rng.choice(live)
+        world.removed.add(user)
+        services.users.remove_user(user)
+
+
+def run(world: BotWorld, transport: Transport) -> None:
+    rng = random.Random(11)
+    for i in range(QUESTIONS):
+        if i % 3 == 0:
+            change_something(world, rng)
+        channel = rng.choice(sorted(world.roster.channels))
+        members = [m for m in world.roster.channels[channel] if m.external_id != "USTRANGER"]
+        asker = rng.choice(members)
+        target = rng.choice(world.docs)
+        text = f"{target.topic} plan project {target.project}"
+        roll = rng.random()
+        where = ChatPlace("slack", TEAM, channel, "channel", f"17{i}.0")
+        if roll < 0.2:
+            where = ChatPlace("slack", TEAM, f"D{asker.external_id}", "direct")
+        question = Question(asker, where, text, f"Ev{i:04d}", private=0.2 <= roll < 0.35)
+        for post in transport(world, question):
+            world.check(post, asker)
+        if world.private_answers and rng.random() < 0.3:
+            sharer, message_id = rng.choice(world.private_answers)
+            into = ChatPlace("slack", TEAM, rng.choice(sorted(world.roster.channels)), "channel")
+            shared = world.services.answerer.share(sharer, message_id, into, world.roster)
+            if isinstance(shared, BotAnswer):
+                world.check(Posted(into.channel_id, None, json.dumps(shared.as_dict())), sharer)
+    print(f"posts={world.posts} removed={len(world.removed)} leaks={len(world.leaks)}")
+
+
+def test_no_bot_post_shows_a_passage_title_or_link_a_reader_may_not_read(world: BotWorld) -> None:
+    run(world, through_core)
+    assert world.posts >= QUESTIONS // 2
+    assert world.leaks == [], "\n".join(world.leaks[:40])
