@@ -129,6 +129,9 @@ def worker(
     ] = None,
     beat: Annotated[bool, typer.Option(help="Also run the periodic schedule (reconciler, syncs).")] = True,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Interface of the metrics port (0.0.0.0 in a container).")
+    ] = "127.0.0.1",
 ) -> None:
     """A Celery worker on the configured broker (production: many of these, on Redis)."""
     from prometheus_client import start_http_server
@@ -148,7 +151,7 @@ def worker(
             "no broker configured (SILLOK_INGEST__BROKER_URL); `sillok serve` runs the worker itself"
         )
     if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1")
+        start_http_server(metrics_port, addr=metrics_host)
     root.start()  # the readers, the model and the index once, up front
     install(root.task_services())
     root.queue.reconcile()
