@@ -57,6 +57,15 @@ class TeamsSettings(BaseModel):
     app_id: str | None = None  # set: every activity's channel token is verified
     app_password: SecretStr | None = None
     tenant_id: str | None = None  # single-tenant registration; None: multi-tenant
+    # Where the channel's signing keys are published, and the issuers its tokens may name.
+    openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    issuers: list[str] = ["https://api.botframework.com"]
+    # The Entra authority the bot's own connector tokens come from (None: the public cloud's,
+    # https://login.microsoftonline.com/{tenant_id}); a sovereign cloud or a proxy sets it.
+    token_authority: str | None = None
+    # A local Bot Framework Emulator only: accept activities without a token and reply
+    # without one. Off by default: without an app id every activity is refused.
+    anonymous: bool = False
     # Replies go only to these service URL prefixes; an activity naming another is refused.
     service_urls: list[str] = [
         "https://smba.trafficmanager.net/",
@@ -68,6 +77,12 @@ class TeamsSettings(BaseModel):
     @classmethod
     def _check_urls(cls, value: list[str]) -> list[str]:
         return [u for u in (_base_url(v) for v in value) if u]
+
+    @field_validator("openid_metadata_url", "token_authority")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        checked = _base_url(value)
+        return checked.rstrip("/") if checked else None
 
     @model_validator(mode="after")
     def _complete(self) -> TeamsSettings:
