@@ -36,7 +36,18 @@ class QdrantSettings(BaseModel):
     api_key: SecretStr | None = None
     collection: str = "sillok"
     timeout_s: float = 10.0
-    exact_search: bool = True
+    # Per query: exact when a principal may read at most `exact_share` of the points, else HNSW
+    # with `hnsw_ef`. `exact_search` forces exact everywhere (the reference for recall).
+    exact_search: bool = False
+    exact_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    hnsw_m: int = Field(default=16, ge=4, le=128)
+    hnsw_ef_construct: int = Field(default=128, ge=8, le=1024)
+    hnsw_ef: int = Field(default=128, ge=8, le=4096)
+    hnsw_payload_m: int | None = Field(default=16, ge=0, le=128)  # ACL-aware graph links
+    full_scan_threshold_kb: int = Field(default=10_000, ge=1)
+    quantization: Literal["none", "int8"] = "int8"
+    oversampling: float = Field(default=2.0, ge=1.0, le=16.0)  # rescored on the original vectors
+    on_disk: bool = False  # original vectors mmap-ed; int8 copies stay in RAM
 
     @field_validator("url")
     @classmethod

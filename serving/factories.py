@@ -64,10 +64,10 @@ def make_index(settings: Settings, path: Path | None = None) -> VectorIndex:
 
         key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
         client = QdrantClient(url=settings.qdrant.url, api_key=key, timeout=int(settings.qdrant.timeout_s))
-        return QdrantServerIndex(client, settings.qdrant.collection)
+        return QdrantServerIndex(client, settings.qdrant.collection, settings.qdrant)
     from core.vectors.qdrant_edge import QdrantEdgeIndex
 
-    return QdrantEdgeIndex(path or settings.vectors_dir, exact=settings.qdrant.exact_search)
+    return QdrantEdgeIndex(path or settings.vectors_dir, settings.qdrant)
 
 
 def open_index(settings: Settings, embedder: Embedder) -> VectorIndex:

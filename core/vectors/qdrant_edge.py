@@ -17,6 +17,7 @@ import qdrant_edge as qe
 from core.errors import ConfigurationError, DependencyUnavailable
 from core.lexical import ANALYZER
 from core.search import Fusion, Query, SearchMode, SparseVector
+from core.settings import QdrantSettings
 from core.types import Chunk, PointKey, ScoredChunk
 from core.vectors.payload import (
     ACL_KEY,
@@ -28,6 +29,7 @@ from core.vectors.payload import (
     point_key,
     to_payload,
 )
+from core.vectors.tuning import SearchPlan, full_scan_points, plan, reference
 
 DENSE = "dense"
 SPARSE = "sparse"
@@ -49,12 +51,45 @@ def _fusion(fusion: Fusion) -> Any:  # the stubs do not relate Fusion.Rrf to Fus
     return qe.Fusion.Rrf(k=fusion.k, weights=[fusion.dense_weight, fusion.sparse_weight])
 
 
-class QdrantEdgeIndex:
-    """Chunks in one Edge shard directory; the ACL filter is a payload-indexed `MatchAny`."""
+def _params(p: SearchPlan) -> qe.SearchParams:
+    quantization = qe.QuantizationSearchParams(
+        ignore=not p.quantized, rescore=True, oversampling=p.oversampling
+    )
+    return qe.SearchParams(hnsw_ef=p.hnsw_ef, exact=p.exact, quantization=quantization)
 
-    def __init__(self, path: Path, exact: bool = True) -> None:
+
+def _config(dimension: int, settings: QdrantSettings) -> qe.EdgeConfig:
+    hnsw = qe.HnswIndexConfig(
+        m=settings.hnsw_m,
+        ef_construct=settings.hnsw_ef_construct,
+        full_scan_threshold=settings.full_scan_threshold_kb,
+        payload_m=settings.hnsw_payload_m,
+    )
+    quantization = (
+        qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+        if settings.quantization == "int8"
+        else None
+    )
+    dense = qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine, on_disk=settings.on_disk)
+    return qe.EdgeConfig(
+        vectors={DENSE: dense},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        hnsw_config=hnsw,
+        quantization_config=quantization,
+    )
+
+
+class QdrantEdgeIndex:
+    """Chunks in one Edge shard directory; the ACL filter is a payload-indexed `MatchAny`.
+
+    Points land in an unindexed segment; `optimize` (run when ingestion goes idle, never by a
+    query) builds the HNSW graph and int8 copies. Each query picks exact or graph search.
+    """
+
+    def __init__(self, path: Path, settings: QdrantSettings | None = None) -> None:
         self._path = path
-        self._exact = exact
+        self._settings = settings or QdrantSettings()
+        self._total = -1  # points, cached between writes: the planner reads it on every query
         self._shard: qe.EdgeShard | None = None
         self._keywords = False  # whether the shard holds sparse vectors of the current analyzer
         if (path / _META_FILE).exists():
@@ -96,11 +131,7 @@ class QdrantEdgeIndex:
                 )
             return
         self._path.mkdir(parents=True, exist_ok=True)
-        config = qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
-            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-        )
-        shard = qe.EdgeShard.create(str(self._path), config)
+        shard = qe.EdgeShard.create(str(self._path), _config(dimension, self._settings))
         for key in INDEXED_KEYWORDS:
             shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
         shard.flush()
@@ -133,20 +164,55 @@ class QdrantEdgeIndex:
             points.append(qe.Point(c.id, named, to_payload(c)))
         self.shard.update(qe.UpdateOperation.upsert_points(points))
         self.shard.flush()
+        self._total = -1
 
     def search(self, vector: Sequence[float], tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
         """Nearest chunks whose ACL intersects `tokens`, filtered inside the engine."""
         return self.query(Query(dense=vector), tokens, limit)
 
+    def optimize(self) -> bool:
+        """Build the HNSW graph and quantised copies of what is not indexed yet (blocking);
+        True when something was optimised."""
+        if self._shard is None:
+            return False
+        changed = self._shard.optimize()
+        self._total = -1
+        return changed
+
+    def _plan(self, acl: qe.Filter) -> SearchPlan:
+        if self._total < 0:
+            self._total = self.shard.count(qe.CountRequest(exact=False))
+        if self._total <= full_scan_points(self._settings) or self._settings.exact_search:
+            return plan(self._settings, 0, self._total)
+        # the payload index's cardinality estimate: no points are read
+        readable = self.shard.count(qe.CountRequest(exact=False, filter=acl))
+        return plan(self._settings, readable, self._total)
+
     def query(
         self, query: Query, tokens: frozenset[str], limit: int, also: Sequence[frozenset[str]] = ()
     ) -> list[ScoredChunk]:
         """Dense, sparse or fused search; the ACL filter is part of every stage of the query."""
+        return self._query(query, tokens, limit, also, None)
+
+    def query_exact(
+        self, query: Query, tokens: frozenset[str], limit: int, also: Sequence[frozenset[str]] = ()
+    ) -> list[ScoredChunk]:
+        """`query` by exact search on the original vectors: the reference for recall."""
+        return self._query(query, tokens, limit, also, reference(self._settings))
+
+    def _query(
+        self,
+        query: Query,
+        tokens: frozenset[str],
+        limit: int,
+        also: Sequence[frozenset[str]],
+        chosen: SearchPlan | None,
+    ) -> list[ScoredChunk]:
         required = [tokens, *also]
         if not all(required) or limit <= 0 or self._shard is None:
             return []
         acl = qe.Filter(must=[qe.FieldCondition(key=ACL_KEY, match=qe.MatchAny(sorted(t))) for t in required])
-        exact = qe.SearchParams(exact=self._exact)
+        exact = _params(chosen or self._plan(acl))
         mode = query.mode
         if mode != SearchMode.DENSE and not self._keywords:  # built before keyword vectors existed
             mode = SearchMode.DENSE
@@ -183,6 +249,7 @@ class QdrantEdgeIndex:
         selector = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)], must_not=must_not)
         self.shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
         self.shard.flush()
+        self._total = -1
 
     def set_acl(self, document_id: str, tokens: frozenset[str]) -> None:
         """Overwrite the ACL tokens of every point of a document."""
@@ -206,6 +273,7 @@ class QdrantEdgeIndex:
         selector = qe.Filter(must=[_match(DOCUMENT_KEY, document_id), _match(VERSION_KEY, version)])
         self.shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
         self.shard.flush()
+        self._total = -1
 
     def points(self, document_id: str | None = None) -> list[PointKey]:
         """What every stored point belongs to, for one document or all."""

@@ -11,6 +11,7 @@ from qdrant_client import QdrantClient, models
 from core.errors import ConfigurationError
 from core.lexical import ANALYZER
 from core.search import Fusion, Query, SearchMode, SparseVector
+from core.settings import QdrantSettings
 from core.types import Chunk, PointKey, ScoredChunk
 from core.vectors.payload import (
     ACL_KEY,
@@ -22,6 +23,7 @@ from core.vectors.payload import (
     point_key,
     to_payload,
 )
+from core.vectors.tuning import SearchPlan, plan, reference
 
 _MODEL_KEY = "sillok_model"
 _SPARSE_KEY = "sillok_sparse"
@@ -44,12 +46,24 @@ def _fusion(fusion: Fusion) -> models.RrfQuery | models.FusionQuery:
     return models.RrfQuery(rrf=models.Rrf(k=fusion.k, weights=[fusion.dense_weight, fusion.sparse_weight]))
 
 
-class QdrantServerIndex:
-    """Chunks in one Qdrant collection; the ACL filter is a payload-indexed `MatchAny`."""
+def _params(p: SearchPlan) -> models.SearchParams:
+    quantization = models.QuantizationSearchParams(
+        ignore=not p.quantized, rescore=True, oversampling=p.oversampling
+    )
+    return models.SearchParams(hnsw_ef=p.hnsw_ef, exact=p.exact, quantization=quantization)
 
-    def __init__(self, client: QdrantClient, collection: str) -> None:
+
+class QdrantServerIndex:
+    """Chunks in one Qdrant collection; the ACL filter is a payload-indexed `MatchAny`.
+
+    The server builds the HNSW graph itself as points arrive (its optimizers); each query picks
+    exact or graph search by the principal's readable share, as the Edge adapter does.
+    """
+
+    def __init__(self, client: QdrantClient, collection: str, settings: QdrantSettings | None = None) -> None:
         self._client = client
         self._collection = collection
+        self._settings = settings or QdrantSettings()
         self._keywords = False  # whether the collection holds sparse vectors of the current analyzer
 
     def ensure_collection(self, dimension: int, model: str) -> None:
@@ -70,10 +84,29 @@ class QdrantServerIndex:
                     self._collection,
                 )
             return
+        t = self._settings
+        quantization = (
+            models.ScalarQuantization(
+                scalar=models.ScalarQuantizationConfig(
+                    type=models.ScalarType.INT8, quantile=0.99, always_ram=True
+                )
+            )
+            if t.quantization == "int8"
+            else None
+        )
         self._client.create_collection(
             self._collection,
-            vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
+            vectors_config={
+                DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE, on_disk=t.on_disk)
+            },
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            hnsw_config=models.HnswConfigDiff(
+                m=t.hnsw_m,
+                ef_construct=t.hnsw_ef_construct,
+                full_scan_threshold=t.full_scan_threshold_kb,
+                payload_m=t.hnsw_payload_m,
+            ),
+            quantization_config=quantization,
             metadata={_MODEL_KEY: model, _SPARSE_KEY: ANALYZER},
         )
         self._keywords = True
@@ -110,17 +143,45 @@ class QdrantServerIndex:
         """Nearest chunks whose ACL intersects `tokens`, filtered inside Qdrant."""
         return self.query(Query(dense=vector), tokens, limit)
 
+    def optimize(self) -> bool:
+        """Nothing to do: the server indexes in the background by its own optimizers."""
+        return False
+
+    def plan(self, acl: models.Filter) -> SearchPlan:
+        """Exact or graph search for a filter, from the server's cardinality estimates."""
+        if self._settings.exact_search:
+            return plan(self._settings, 0, 0)
+        total = self._client.count(self._collection, exact=False).count
+        readable = self._client.count(self._collection, count_filter=acl, exact=False).count
+        return plan(self._settings, readable, total)
+
     def query(
         self, query: Query, tokens: frozenset[str], limit: int, also: Sequence[frozenset[str]] = ()
     ) -> list[ScoredChunk]:
         """Dense, sparse or fused search; the ACL filter is part of every stage of the query."""
+        return self._query(query, tokens, limit, also, None)
+
+    def query_exact(
+        self, query: Query, tokens: frozenset[str], limit: int, also: Sequence[frozenset[str]] = ()
+    ) -> list[ScoredChunk]:
+        """`query` by exact search on the original vectors: the reference for recall."""
+        return self._query(query, tokens, limit, also, reference(self._settings))
+
+    def _query(
+        self,
+        query: Query,
+        tokens: frozenset[str],
+        limit: int,
+        also: Sequence[frozenset[str]],
+        chosen: SearchPlan | None,
+    ) -> list[ScoredChunk]:
         required = [tokens, *also]
         if not all(required) or limit <= 0:
             return []
         acl = models.Filter(
             must=[models.FieldCondition(key=ACL_KEY, match=models.MatchAny(any=sorted(t))) for t in required]
         )
-        exact = models.SearchParams(exact=True)
+        exact = _params(chosen or self.plan(acl))
         mode = query.mode
         if mode != SearchMode.DENSE and not self._keywords:  # built before keyword vectors existed
             mode = SearchMode.DENSE
