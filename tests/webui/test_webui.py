@@ -621,6 +621,7 @@ def test_admin_pages(site: Site, browser: Browser, uploaded: Uploaded) -> None:
     failures = page.locator("#health-failures").inner_text()
     assert "minutes" in failures and "The file contains no text." in failures
     assert "1 more failed version(s) in documents you cannot read." in failures  # hana's encrypted PDF
+    page.wait_for_selector("#user-rows tr[data-username]")  # the list reads every page first
     users = page.locator("#user-rows tr[data-username]")
     assert {users.nth(i).get_attribute("data-username") for i in range(users.count())} >= {
         "hana",
