@@ -59,7 +59,7 @@ class BotServices(Searching):
         platforms = []
         if self.settings.slack.http_enabled or self.settings.slack.socket_enabled:
             platforms.append("slack")
-        if self.settings.teams.app_id:
+        if self.settings.teams.app_id or self.settings.teams.anonymous:
             platforms.append("teams")
         return platforms
 

@@ -23,8 +23,10 @@ from serving import asking
 from serving.cli.audit import audit_app
 from serving.cli.bench import bench_app
 from serving.cli.bench_documents import bench_documents
+from serving.cli.bench_search import bench_search
 from serving.cli.bench_serve import bench_serve
 from serving.cli.bootstrap import build_cli
+from serving.cli.bots import hosted_bots, run_bots
 from serving.cli.console import emit_error, emit_json, err, set_json_output
 from serving.cli.eval_answers import eval_answers
 from serving.cli.eval_verifier import eval_verifier
@@ -53,6 +55,7 @@ eval_app.command("answers")(eval_answers)
 eval_app.command("verifier")(eval_verifier)
 bench_app.command("serve")(bench_serve)
 bench_app.command("documents")(bench_documents)
+bench_app.command("search")(bench_search)
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 app.command("reindex")(reindex)
@@ -96,6 +99,7 @@ def serve(
     from serving.worker.bootstrap import build_worker
 
     api = build_api()
+    bot_routers, stop_bots = hosted_bots(api)
     for partial in (api.settings.data_dir / "incoming").glob("*.part"):
         partial.unlink()  # uploads cut off by an earlier stop were never accepted
     _ = api.embedder  # load the model before accepting requests
@@ -110,13 +114,26 @@ def serve(
         _ = api.index
     err.print(f"Sillok listening on http://{host}:{port} (data in {api.settings.data_dir})")
     try:
-        uvicorn.run(create_app(api), host=host, port=port, **uvicorn_options(api.settings.server))
+        uvicorn.run(
+            create_app(api, bot_routers), host=host, port=port, **uvicorn_options(api.settings.server)
+        )
     finally:
+        stop_bots()
         if embedded is not None:
             embedded.stop()
         if hosted is not None:
             hosted.close()
         api.close()
+
+
+@app.command()
+def bots(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8010,
+) -> None:
+    """The Slack and Teams bots in a process of their own (needs a Qdrant server); on one
+    machine `sillok serve` answers them itself."""
+    run_bots(host, port)
 
 
 @app.command()
