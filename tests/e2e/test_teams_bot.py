@@ -8,7 +8,9 @@ strict mode against a local RS256 key published as OpenID metadata and a JWKS.
 
 from __future__ import annotations
 
+import json
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,3 +333,24 @@ def test_strict_mode_refuses_a_wrong_audience_or_issuer(tmp_path: Path) -> None:
             forged = issuer.token(APP_ID, connector.url)
             assert status(forged[:-4] + ("AAAA" if not forged.endswith("AAAA") else "BBBB")) == 401
         services.close()
+
+
+def test_the_app_manifest_names_the_bot_in_every_scope(tmp_path: Path) -> None:
+    manifest_path = Path(__file__).parents[2] / "deploy" / "teams" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    (bot,) = manifest["bots"]
+    assert bot["botId"] == "{{BOT_APP_ID}}" == manifest["webApplicationInfo"]["id"]
+    assert set(bot["scopes"]) == {"personal", "team", "groupChat"}
+    assert {c["title"] for c in bot["commandLists"][0]["commands"]} == {"ask", "private"}
+    assert bot["supportsFiles"] is False  # shared files get the "upload in the web UI" notice
+    # The package's icons are made as the deploy README shows, at the sizes Teams requires.
+    from PIL import Image
+
+    Image.new("RGB", (192, 192), "#1F4E79").save(tmp_path / manifest["icons"]["color"])
+    Image.new("RGBA", (32, 32), (0, 0, 0, 0)).save(tmp_path / manifest["icons"]["outline"])
+    package = tmp_path / "sillok-teams.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("manifest.json", manifest_path.read_text())
+        for icon in manifest["icons"].values():
+            archive.write(tmp_path / icon, icon)
+    assert sorted(zipfile.ZipFile(package).namelist()) == ["color.png", "manifest.json", "outline.png"]
