@@ -12,26 +12,35 @@ expected number of leaks is exactly 0.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import random
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+from fastapi.testclient import TestClient
 
 from core.acl import Acl
+from core.bot_settings import SlackSettings
 from core.types import point_id
 from serving.bots.answering import BotAnswer, Notice
 from serving.bots.bootstrap import BotServices, build_bots
 from serving.bots.chat import ChatPlace, ChatUser, Question
+from serving.bots.server import create_bots_app
 from tests.e2e.test_leaks import MARKERS, TOPICS, Doc, load, settings_for
+from tests.servers.slack_api import Workspace, slack_api
 
 pytestmark = pytest.mark.e2e
 
 USERS, GROUPS, DOCUMENTS, CHANNELS, QUESTIONS = 24, 8, 300, 10, 150
-TEAM = "T0LEAK"
+TEAM = "T0SILLOK"  # the local Slack's workspace
+SECRET = "leak-test-signing-secret-0123456789"
 
 
 @dataclass
@@ -70,6 +79,13 @@ class BotWorld:
     posts: int = 0
     leaks: list[str] = field(default_factory=list)
     private_answers: list[tuple[ChatUser, int]] = field(default_factory=list)
+    workspace: Workspace | None = None
+    client: TestClient | None = None
+
+    def sync_workspace(self) -> None:
+        """Slack's view of the channels is the roster's."""
+        assert self.workspace is not None
+        self.workspace.channels = {c: [m.external_id for m in ms] for c, ms in self.roster.channels.items()}
 
     def user_of(self, who: ChatUser) -> str | None:
         name = self.roster.emails.get(who, "").split("@")[0]
@@ -113,7 +129,13 @@ def through_core(world: BotWorld, question: Question) -> list[Posted]:
 @pytest.fixture
 def world(tmp_path: Path, postgres_url: str) -> Iterator[BotWorld]:
     rng = random.Random(20261202)
-    services = build_bots(settings_for(tmp_path, postgres_url))
+    workspace = Workspace()
+    api = slack_api(workspace)
+    base = api.__enter__()
+    settings = settings_for(tmp_path, postgres_url).model_copy(
+        update={"slack": SlackSettings(bot_token="xoxb-test-token", signing_secret=SECRET, api_base_url=base)}
+    )
+    services = build_bots(settings)
     group_names = [f"g{i}" for i in range(GROUPS)]
     groups = {f"u{i:02d}": set(rng.sample(group_names, rng.randint(0, 3))) for i in range(USERS)}
     for user, member_of in groups.items():
@@ -137,12 +159,19 @@ def world(tmp_path: Path, postgres_url: str) -> Iterator[BotWorld]:
             Doc(n, f"CANARY-{n:03d}-{tag}", f"TITLE-{n:03d}-{tag}", TOPICS[n % 10], f"P{n % 29}", acl)
         )
     load(services, docs, tmp_path / "docs")  # type: ignore[arg-type]
-    state = BotWorld(services, Roster(emails, channels), groups, docs, accounts)
+    state = BotWorld(services, Roster(emails, channels), groups, docs, accounts, workspace=workspace)
+    for account, email in emails.items():
+        workspace.person(account.external_id, email)
+    workspace.person("USTRANGER", "stranger@elsewhere.example")
+    state.sync_workspace()
     for doc in docs:
         for marker in (doc.canary, doc.title, doc.id, point_id(doc.id, doc.version, 0)):
             state.markers[marker] = doc
-    yield state
+    with TestClient(create_bots_app(services)) as client:
+        state.client = client
+        yield state
     services.close()
+    api.__exit__(None, None, None)
 
 
 def change_something(world: BotWorld, rng: random.Random) -> None:
@@ -169,11 +198,116 @@ def change_something(world: BotWorld, rng: random.Random) -> None:
             members.append(world.accounts[rng.choice(live)])
         elif len(members) > 2:
             members.remove(rng.choice(members))
-        services.answerer.forget_members(ChatPlace("slack", TEAM, channel, "channel"))  # the platform's event
+        world.sync_workspace()
+        event = {
+            "type": f"member_{'joined' if kind == 'join' else 'left'}_channel",
+            "channel": channel,
+            "user": "U",
+        }
+        assert send(world, "application/json", envelope(event, f"Em{secrets.token_hex(6)}")) == 200
     else:
         user = rng.choice(live)
         world.removed.add(user)
         services.users.remove_user(user)
+
+
+def send(world: BotWorld, content_type: str, body: str) -> int:
+    """A request to `POST /slack/events`, signed as Slack signs it."""
+    assert world.client is not None
+    ts = str(int(time.time()))
+    signature = "v0=" + hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    headers = {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature, "Content-Type": content_type}
+    return world.client.post("/slack/events", content=body, headers=headers).status_code
+
+
+def envelope(event: dict[str, object], event_id: str) -> str:
+    return json.dumps({"type": "event_callback", "team_id": TEAM, "event_id": event_id, "event": event})
+
+
+def through_slack(world: BotWorld, question: Question) -> list[Posted]:
+    """Signed events and commands into the Slack app; whatever reaches the Slack Web API out."""
+    assert world.workspace is not None
+    place, asker = question.place, question.asker.external_id
+    start = len(world.workspace.calls)
+    if place.kind == "direct":
+        event = {
+            "type": "message",
+            "channel_type": "im",
+            "channel": place.channel_id,
+            "user": asker,
+            "text": question.text,
+            "ts": f"{time.time():.6f}",
+        }
+        assert send(world, "application/json", envelope(event, question.event_key)) == 200
+    elif question.private:
+        fields = {
+            "command": "/sillok",
+            "text": f"private {question.text}",
+            "team_id": TEAM,
+            "user_id": asker,
+            "channel_id": place.channel_id,
+            "trigger_id": question.event_key,
+            "response_url": "http://x",
+        }
+        assert send(world, "application/x-www-form-urlencoded", urlencode(fields)) == 200
+    else:
+        event = {
+            "type": "app_mention",
+            "channel": place.channel_id,
+            "user": asker,
+            "text": f"<@UBOT> {question.text}",
+            "ts": place.thread_id,
+        }
+        assert send(world, "application/json", envelope(event, question.event_key)) == 200
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with world.workspace.lock:
+            new = [(m, p) for m, p in world.workspace.calls[start:] if m.startswith("chat.")]
+        if any("writing" not in json.dumps(p.get("blocks") or []) for _, p in new):
+            break
+        time.sleep(0.05)
+    posts = []
+    for method, params in new:
+        visible = question.asker if method == "chat.postEphemeral" or place.kind == "direct" else None
+        posts.append(Posted(place.channel_id, visible, json.dumps(params)))
+        if method == "chat.postEphemeral":
+            for block in params.get("blocks") or []:
+                for element in block.get("elements", []):
+                    if element.get("action_id") == "sillok_share":
+                        world.private_answers.append((question.asker, int(element["value"])))
+    return posts
+
+
+def share_through_slack(world: BotWorld, sharer: ChatUser, message_id: int, channel: str) -> list[Posted]:
+    """The "Share in channel" button pressed in `channel`; what Slack was then asked to show."""
+    assert world.workspace is not None
+    start = len(world.workspace.calls)
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": sharer.external_id, "team_id": TEAM},
+        "channel": {"id": channel},
+        "trigger_id": secrets.token_hex(6),
+        "api_app_id": "A1",
+        "actions": [
+            {
+                "action_id": "sillok_share",
+                "value": str(message_id),
+                "type": "button",
+                "block_id": "b",
+                "action_ts": "1",
+            }
+        ],
+    }
+    assert (
+        send(world, "application/x-www-form-urlencoded", urlencode({"payload": json.dumps(payload)})) == 200
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(world.workspace.calls) == start:
+        time.sleep(0.05)
+    with world.workspace.lock:
+        new = world.workspace.calls[start:]
+    return [Posted(channel, sharer if m == "chat.postEphemeral" else None, json.dumps(p)) for m, p in new]
 
 
 def run(world: BotWorld, transport: Transport) -> None:
@@ -196,13 +330,20 @@ def run(world: BotWorld, transport: Transport) -> None:
         if world.private_answers and rng.random() < 0.3:
             sharer, message_id = rng.choice(world.private_answers)
             into = ChatPlace("slack", TEAM, rng.choice(sorted(world.roster.channels)), "channel")
+            if transport is through_slack:
+                for post in share_through_slack(world, sharer, message_id, into.channel_id):
+                    world.check(post, sharer)
+                continue
             shared = world.services.answerer.share(sharer, message_id, into, world.roster)
             if isinstance(shared, BotAnswer):
                 world.check(Posted(into.channel_id, None, json.dumps(shared.as_dict())), sharer)
     print(f"posts={world.posts} removed={len(world.removed)} leaks={len(world.leaks)}")
 
 
-def test_no_bot_post_shows_a_passage_title_or_link_a_reader_may_not_read(world: BotWorld) -> None:
-    run(world, through_core)
+@pytest.mark.parametrize("transport", [through_core, through_slack], ids=["core", "slack"])
+def test_no_bot_post_shows_a_passage_title_or_link_a_reader_may_not_read(
+    world: BotWorld, transport: Transport
+) -> None:
+    run(world, transport)
     assert world.posts >= QUESTIONS // 2
     assert world.leaks == [], "\n".join(world.leaks[:40])
