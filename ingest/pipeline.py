@@ -139,6 +139,12 @@ class IngestionPipeline:
         except NotFound:
             self._index.delete_document(document_id)
 
+    def optimize_index(self) -> bool:
+        """Build the index's HNSW graph over what was stored since the last call (blocking; an
+        index without the step, such as a Qdrant server that indexes itself, does nothing)."""
+        optimize = getattr(self._index, "optimize", None)
+        return bool(optimize()) if callable(optimize) else False
+
     def remove_orphans(self) -> int:
         """Delete points whose document or version readers can no longer reach; how many."""
         stored = {(p.document_id, p.version) for p in self._index.points()}

@@ -30,4 +30,6 @@ def reconcile(
     removed = pipeline.remove_orphans()
     if sent or acl_sent or removed:
         log.info("reconciled", resent=sent, acl_updates=acl_sent, orphans_removed=removed)
+    if not pending and pipeline.optimize_index():  # nothing left to ingest: index it off any query's path
+        log.info("vector index optimised")
     return sent + acl_sent, removed
