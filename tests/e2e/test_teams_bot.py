@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from core.acl import Acl
+from core.db.models import Feedback
 from core.documents import CONNECTOR_NAMESPACE
 from core.settings import LimitSettings, Settings
 from serving.bots.answering import UNKNOWN_USER, UNSUPPORTED_ATTACHMENT
@@ -169,6 +171,21 @@ def test_personal_chat_answers_with_the_askers_permissions_in_an_exact_card(team
     assert card["actions"][0]["data"] == {"sillok": "feedback", "message_id": stored.message_id, "rating": 1}
     last = [p for p in posts if p.conversation == PERSONAL][-1]
     assert teams.services.answerer.message_ref("teams", "a1") == last.activity_id
+
+    # Thumbs down, as Action.Submit and as a universal action (invoke): stored like the web UI's;
+    # Bob pressing Alice's button changes nothing.
+    down = card["actions"][1]["data"]
+    assert teams.send(teams.activity(PERSONAL, "personal", ALICE, "", "a2", value=down)) == 202
+    teams.connector.rosters[PERSONAL].append(BOB)
+    up = {**down, "rating": 1}
+    invoke = teams.activity(PERSONAL, "personal", BOB, "", "a3", type="invoke", name="adaptiveCard/action")
+    invoke["value"] = {"action": {"type": "Action.Execute", "data": up}}
+    response = teams.client.post("/api/messages", json=invoke)
+    assert response.status_code == 200 and response.json()["statusCode"] == 200
+    assert len(teams.settled()) == len(posts)  # feedback posts nothing
+    with teams.services.database.sessions() as session:
+        ratings = [(f.username, f.rating) for f in session.scalars(select(Feedback))]
+    assert ratings == [("alice", -1)]
 
 
 def test_a_channel_with_a_member_who_may_not_read_gets_nothing_of_the_document(teams: Teams) -> None:
