@@ -47,6 +47,7 @@ BOB = Member("29:bob", "aad-bob", "bob@example.com", "Bob")
 CAROL = Member("29:carol", "aad-carol", "carol@example.com", "Carol")
 STRANGER = Member("29:stranger", "aad-stranger", "stranger@elsewhere.example", "Stranger")
 PERSONAL, MIXED, FINANCE = "a:personal-alice", "19:mixed@thread.tacv2", "19:finance@thread.tacv2"
+GROUP = "19:group-alice-bob@thread.v2"
 SALARIES = "<at>Sillok</at> When are salaries paid?"
 
 
@@ -123,6 +124,7 @@ def build(tmp: Path, connector: BotConnector, **teams: Any) -> tuple[BotServices
             FINANCE: [ALICE, CAROL],
             "a:1to1-29:alice": [ALICE],
             "a:personal-stranger": [STRANGER],
+            GROUP: [ALICE, BOB],
         }
     )
     return services, ids
@@ -202,6 +204,11 @@ def test_a_channel_with_a_member_who_may_not_read_gets_nothing_of_the_document(t
     stored = teams.services.answerer.stored("teams", "c1")
     assert stored is not None and stored.audience in ("channel", "public")
     assert final_card(posts, MIXED) == answer_card(stored)
+
+    # A group chat is heard by its members the same way.
+    assert teams.send(teams.activity(GROUP, "groupChat", ALICE, SALARIES, "g1", entities=mention)) == 202
+    group = " ".join(str(p.body) for p in teams.settled() if p.conversation == GROUP)
+    assert group and "June 25" not in group and teams.ids["payroll"] not in group
 
     # Where every member may read it, the same question is answered from it.
     assert teams.send(teams.activity(FINANCE, "channel", ALICE, SALARIES, "c2", entities=mention)) == 202
