@@ -45,6 +45,7 @@ class QdrantSettings(BaseModel):
     hnsw_ef: int = Field(default=128, ge=8, le=4096)
     hnsw_payload_m: int | None = Field(default=16, ge=0, le=128)  # ACL-aware graph links
     full_scan_threshold_kb: int = Field(default=10_000, ge=1)
+    indexing_threshold_kb: int = Field(default=10_000, ge=1)  # a segment this large gets a graph
     quantization: Literal["none", "int8"] = "int8"
     oversampling: float = Field(default=2.0, ge=1.0, le=16.0)  # rescored on the original vectors
     on_disk: bool = False  # original vectors mmap-ed; int8 copies stay in RAM

@@ -76,6 +76,7 @@ def _config(dimension: int, settings: QdrantSettings) -> qe.EdgeConfig:
         sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
         hnsw_config=hnsw,
         quantization_config=quantization,
+        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=settings.indexing_threshold_kb),
     )
 
 

@@ -107,6 +107,7 @@ class QdrantServerIndex:
                 payload_m=t.hnsw_payload_m,
             ),
             quantization_config=quantization,
+            optimizers_config=models.OptimizersConfigDiff(indexing_threshold=t.indexing_threshold_kb),
             metadata={_MODEL_KEY: model, _SPARSE_KEY: ANALYZER},
         )
         self._keywords = True

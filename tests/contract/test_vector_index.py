@@ -9,31 +9,49 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qdrant_client import QdrantClient
+from qdrant_client import QdrantClient, models
 
 from core.acl import PUBLIC, Acl, Principal
 from core.errors import ConfigurationError
 from core.ports import VectorIndex
 from core.search import Fusion, Query, SparseVector
+from core.settings import QdrantSettings
 from core.types import Chunk
 from core.vectors.qdrant_edge import QdrantEdgeIndex
 from core.vectors.qdrant_server import QdrantServerIndex
+from core.vectors.tuning import plan
 
 pytestmark = pytest.mark.contract
 DIM = 8
 MODEL = "test-model"
 
 
+# The same graph and quantisation settings on both adapters; no full-scan floor, so the share
+# rule alone decides, and small test collections take the graph path too.
+TUNED = QdrantSettings(
+    hnsw_m=8,
+    hnsw_ef_construct=32,
+    hnsw_ef=64,
+    hnsw_payload_m=8,
+    full_scan_threshold_kb=1,
+    indexing_threshold_kb=1,
+    exact_share=0.3,
+    quantization="int8",
+    oversampling=2.0,
+)
+
+
 def make_edge(path: Path) -> VectorIndex:
-    return QdrantEdgeIndex(path / "edge")
+    return QdrantEdgeIndex(path / "edge", TUNED)
 
 
 def make_client(path: Path) -> VectorIndex:
-    return QdrantServerIndex(QdrantClient(location=":memory:"), "chunks")
+    return QdrantServerIndex(QdrantClient(location=":memory:"), "chunks", TUNED)
 
 
 @pytest.fixture(params=[make_edge, make_client], ids=["qdrant-edge", "qdrant-client"])
@@ -260,3 +278,71 @@ def test_chunks_gives_back_every_stored_chunk_for_reembedding(index: VectorIndex
     stored = [chunk(f"d{i}", index=j) for i in range(3) for j in range(100)]
     index.upsert(stored, [vec(i) for i in range(len(stored))])
     assert sorted(index.chunks(), key=lambda c: c.id) == sorted(stored, key=lambda c: c.id)
+
+
+def test_the_share_rule_picks_exact_for_narrow_principals_and_the_graph_for_broad_ones() -> None:
+    assert plan(TUNED, readable=10, total=1000).exact
+    broad = plan(TUNED, readable=900, total=1000)
+    assert not broad.exact and broad.hnsw_ef == 64 and broad.quantized
+    assert plan(TUNED.model_copy(update={"exact_search": True}), 900, 1000).exact
+    assert plan(QdrantSettings(), readable=900, total=1000).exact  # under the full-scan floor
+
+
+def _spread(index: VectorIndex, n: int = 200) -> None:
+    """`n` points, one in ten readable by group a, the rest by group b."""
+    chunks = [chunk(f"d{i}", acl=frozenset({"group:a" if i % 10 == 0 else "group:b"})) for i in range(n)]
+    index.upsert(chunks, [vec(i) for i in range(n)])
+
+
+def test_the_server_adapter_searches_by_graph_for_a_broad_principal_and_exactly_for_a_narrow_one() -> None:
+    client = QdrantClient(location=":memory:")
+    created: list[dict[str, Any]] = []
+    create = client.create_collection
+
+    def record(*args: Any, **kwargs: Any) -> bool:
+        created.append(kwargs)
+        return create(*args, **kwargs)
+
+    client.create_collection = record  # type: ignore[method-assign]
+    index = QdrantServerIndex(client, "chunks", TUNED)
+    index.ensure_collection(DIM, MODEL)
+    # local mode accepts and ignores these; a server builds its graph and int8 copies from them
+    (config,) = created
+    hnsw, quantization = config["hnsw_config"], config["quantization_config"]
+    assert (hnsw.m, hnsw.ef_construct, hnsw.payload_m, hnsw.full_scan_threshold) == (8, 32, 8, 1)
+    assert quantization.scalar.type == models.ScalarType.INT8 and quantization.scalar.always_ram
+    _spread(index)
+    sent: list[dict[str, object]] = []
+    query_points = index.client.query_points
+
+    def spy(*args: object, **kwargs: object) -> object:
+        sent.append(kwargs)
+        return query_points(*args, **kwargs)  # type: ignore[arg-type]
+
+    index.client.query_points = spy  # type: ignore[method-assign]
+    broad = Principal("u", frozenset({"a", "b"}))
+    narrow = Principal("u", frozenset({"a"}))
+    assert index.query(Query(dense=vec(1)), broad.tokens(), 5)
+    assert index.query(Query(dense=vec(1)), narrow.tokens(), 5)
+    graph, exact = (kw["search_params"] for kw in sent)
+    assert graph.exact is False and graph.hnsw_ef == 64  # type: ignore[attr-defined]
+    assert graph.quantization.rescore and graph.quantization.oversampling == 2.0  # type: ignore[attr-defined]
+    assert exact.exact is True  # type: ignore[attr-defined]
+    index.close()
+
+
+def test_an_optimised_edge_shard_searches_its_graph_and_still_filters_by_acl(tmp_path: Path) -> None:
+    index = QdrantEdgeIndex(tmp_path / "edge", TUNED.model_copy(update={"full_scan_threshold_kb": 1}))
+    index.ensure_collection(DIM, MODEL)
+    _spread(index, 2000)
+    assert index.optimize()
+    assert index.shard.info().indexed_vectors_count >= 2000
+    narrow = Principal("u", frozenset({"a"})).tokens()
+    broad = Principal("u", frozenset({"a", "b"})).tokens()
+    for tokens, allowed in ((narrow, {"group:a"}), (broad, {"group:a", "group:b"})):
+        hits = index.query(Query(dense=vec(7)), tokens, 20)
+        assert len(hits) == 20 and all(h.chunk.acl_tokens <= allowed for h in hits)
+        truth = {h.chunk.id for h in index.query_exact(Query(dense=vec(7)), tokens, 20)}
+        assert len(truth & {h.chunk.id for h in hits}) >= 18
+    assert not index.optimize()  # nothing new to index
+    index.close()
