@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import random
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -27,19 +28,21 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.acl import Acl
-from core.bot_settings import SlackSettings
+from core.bot_settings import SlackSettings, TeamsSettings
 from core.types import point_id
 from serving.bots.answering import BotAnswer, Notice
 from serving.bots.bootstrap import BotServices, build_bots
 from serving.bots.chat import ChatPlace, ChatUser, Question
 from serving.bots.server import create_bots_app
 from tests.e2e.test_leaks import MARKERS, TOPICS, Doc, load, settings_for
+from tests.servers.bot_connector import BotConnector, Member, Recorded, bot_connector
 from tests.servers.slack_api import Workspace, slack_api
 
 pytestmark = pytest.mark.e2e
 
 USERS, GROUPS, DOCUMENTS, CHANNELS, QUESTIONS = 24, 8, 300, 10, 150
 TEAM = "T0SILLOK"  # the local Slack's workspace
+TENANT = "72f988bf-0000-4000-8000-00000000leak"
 SECRET = "leak-test-signing-secret-0123456789"
 
 
@@ -80,12 +83,21 @@ class BotWorld:
     leaks: list[str] = field(default_factory=list)
     private_answers: list[tuple[ChatUser, int]] = field(default_factory=list)
     workspace: Workspace | None = None
+    connector: BotConnector | None = None
     client: TestClient | None = None
 
     def sync_workspace(self) -> None:
-        """Slack's view of the channels is the roster's."""
-        assert self.workspace is not None
+        """Slack's and Teams' view of the channels is the roster's."""
+        assert self.workspace is not None and self.connector is not None
         self.workspace.channels = {c: [m.external_id for m in ms] for c, ms in self.roster.channels.items()}
+        rosters = {
+            f"19:{c}@thread.tacv2": [member(m, self) for m in ms] for c, ms in self.roster.channels.items()
+        }
+        for account in [*self.accounts.values(), ChatUser("slack", TEAM, "USTRANGER")]:
+            one = [member(account, self)]
+            rosters |= {f"a:personal-{account.external_id}": one, f"a:1to1-29:{account.external_id}": one}
+        self.connector.rosters.clear()
+        self.connector.rosters.update(rosters)
 
     def user_of(self, who: ChatUser) -> str | None:
         name = self.roster.emails.get(who, "").split("@")[0]
@@ -132,8 +144,13 @@ def world(tmp_path: Path, postgres_url: str) -> Iterator[BotWorld]:
     workspace = Workspace()
     api = slack_api(workspace)
     base = api.__enter__()
+    connecting = bot_connector()
+    connector = connecting.__enter__()
     settings = settings_for(tmp_path, postgres_url).model_copy(
-        update={"slack": SlackSettings(bot_token="xoxb-test-token", signing_secret=SECRET, api_base_url=base)}
+        update={
+            "slack": SlackSettings(bot_token="xoxb-test-token", signing_secret=SECRET, api_base_url=base),
+            "teams": TeamsSettings(anonymous=True, service_urls=[connector.url]),
+        }
     )
     services = build_bots(settings)
     group_names = [f"g{i}" for i in range(GROUPS)]
@@ -159,7 +176,9 @@ def world(tmp_path: Path, postgres_url: str) -> Iterator[BotWorld]:
             Doc(n, f"CANARY-{n:03d}-{tag}", f"TITLE-{n:03d}-{tag}", TOPICS[n % 10], f"P{n % 29}", acl)
         )
     load(services, docs, tmp_path / "docs")  # type: ignore[arg-type]
-    state = BotWorld(services, Roster(emails, channels), groups, docs, accounts, workspace=workspace)
+    state = BotWorld(
+        services, Roster(emails, channels), groups, docs, accounts, workspace=workspace, connector=connector
+    )
     for account, email in emails.items():
         workspace.person(account.external_id, email)
     workspace.person("USTRANGER", "stranger@elsewhere.example")
@@ -171,6 +190,7 @@ def world(tmp_path: Path, postgres_url: str) -> Iterator[BotWorld]:
         state.client = client
         yield state
     services.close()
+    connecting.__exit__(None, None, None)
     api.__exit__(None, None, None)
 
 
@@ -278,6 +298,101 @@ def through_slack(world: BotWorld, question: Question) -> list[Posted]:
     return posts
 
 
+def member(account: ChatUser, world: BotWorld) -> Member:
+    """The Teams side of a test account (same person, same email)."""
+    email = world.roster.emails.get(account) or "stranger@elsewhere.example"
+    return Member(f"29:{account.external_id}", f"aad-{account.external_id}", email, account.external_id)
+
+
+def teams_activity(
+    world: BotWorld, conversation: str, kind: str, who: ChatUser, text: str, key: str, **extra: object
+) -> dict[str, object]:
+    assert world.connector is not None
+    return {
+        "type": "message",
+        "id": key,
+        "channelId": "msteams",
+        "serviceUrl": world.connector.url,
+        "from": {
+            "id": f"29:{who.external_id}",
+            "aadObjectId": f"aad-{who.external_id}",
+            "name": who.external_id,
+        },
+        "recipient": {"id": "28:sillok", "name": "Sillok"},
+        "conversation": {"id": conversation, "conversationType": kind, "tenantId": TENANT},
+        "channelData": {"tenant": {"id": TENANT}},
+        "text": text,
+        **extra,
+    }
+
+
+def settled(world: BotWorld, start: int, quiet_s: float = 0.6, timeout_s: float = 60.0) -> list[Recorded]:
+    """What the Teams bot posted after `start` once nothing new came for `quiet_s`."""
+    assert world.connector is not None
+    deadline, seen, since = time.monotonic() + timeout_s, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = len(world.connector.posted)
+        if now != seen:
+            seen, since = now, time.monotonic()
+        elif now > start and time.monotonic() - since > quiet_s:
+            break
+        time.sleep(0.05)
+    return list(world.connector.posted[start:])
+
+
+def through_teams(world: BotWorld, question: Question) -> list[Posted]:
+    """Activities into `POST /api/messages`; every post and update at the Bot Connector out."""
+    assert world.client is not None and world.connector is not None
+    place, asker = question.place, question.asker
+    start = len(world.connector.posted)
+    if place.kind == "direct":
+        activity = teams_activity(
+            world, f"a:personal-{asker.external_id}", "personal", asker, question.text, question.event_key
+        )
+    else:
+        prefix = "private " if question.private else ""
+        activity = teams_activity(
+            world,
+            f"19:{place.channel_id}@thread.tacv2",
+            "channel",
+            asker,
+            f"<at>Sillok</at> {prefix}{question.text}",
+            question.event_key,
+        )
+    assert world.client.post("/api/messages", json=activity).status_code == 202
+    posts = []
+    for recorded in settled(world, start):
+        in_channel = place.kind != "direct" and recorded.conversation.startswith(f"19:{place.channel_id}@")
+        posts.append(Posted(place.channel_id, None if in_channel else asker, json.dumps(recorded.body)))
+        text = json.dumps(recorded.body)
+        if not in_channel and '"share"' in text:
+            for found in re.finditer(r'"message_id": (\d+)', text):
+                world.private_answers.append((asker, int(found.group(1))))
+    return posts
+
+
+def share_through_teams(world: BotWorld, sharer: ChatUser, message_id: int, channel: str) -> list[Posted]:
+    """ "Share in channel" pressed on a private answer in the sharer's 1:1 chat."""
+    assert world.client is not None and world.connector is not None
+    start = len(world.connector.posted)
+    conversation = f"19:{channel}@thread.tacv2"
+    value = {"sillok": "share", "message_id": message_id, "place": conversation}
+    press = teams_activity(
+        world,
+        f"a:1to1-29:{sharer.external_id}",
+        "personal",
+        sharer,
+        "",
+        f"share-{secrets.token_hex(6)}",
+        value=value,
+    )
+    assert world.client.post("/api/messages", json=press).status_code == 202
+    return [
+        Posted(channel, None if r.conversation.startswith(conversation) else sharer, json.dumps(r.body))
+        for r in settled(world, start, timeout_s=20)
+    ]
+
+
 def share_through_slack(world: BotWorld, sharer: ChatUser, message_id: int, channel: str) -> list[Posted]:
     """The "Share in channel" button pressed in `channel`; what Slack was then asked to show."""
     assert world.workspace is not None
@@ -330,8 +445,9 @@ def run(world: BotWorld, transport: Transport) -> None:
         if world.private_answers and rng.random() < 0.3:
             sharer, message_id = rng.choice(world.private_answers)
             into = ChatPlace("slack", TEAM, rng.choice(sorted(world.roster.channels)), "channel")
-            if transport is through_slack:
-                for post in share_through_slack(world, sharer, message_id, into.channel_id):
+            sharing = {through_slack: share_through_slack, through_teams: share_through_teams}.get(transport)
+            if sharing is not None:
+                for post in sharing(world, sharer, message_id, into.channel_id):
                     world.check(post, sharer)
                 continue
             shared = world.services.answerer.share(sharer, message_id, into, world.roster)
@@ -340,7 +456,9 @@ def run(world: BotWorld, transport: Transport) -> None:
     print(f"posts={world.posts} removed={len(world.removed)} leaks={len(world.leaks)}")
 
 
-@pytest.mark.parametrize("transport", [through_core, through_slack], ids=["core", "slack"])
+@pytest.mark.parametrize(
+    "transport", [through_core, through_slack, through_teams], ids=["core", "slack", "teams"]
+)
 def test_no_bot_post_shows_a_passage_title_or_link_a_reader_may_not_read(
     world: BotWorld, transport: Transport
 ) -> None:
