@@ -6,10 +6,11 @@ REST chat, the OpenAI-compatible endpoint, the CLI and the bots all go through `
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from core.acl import Principal
 from core.audit import AuditLog, Shown
@@ -19,6 +20,18 @@ from retrieval.answer import AnswerService
 from retrieval.retriever import Retriever
 
 QUESTIONS = Counter("sillok_questions_total", "Questions answered", ["channel", "mode", "grounded"])
+ANSWER_SECONDS = Histogram(
+    "sillok_answer_seconds",
+    "Time to the first piece of an answer and to the checked answer, per channel",
+    ["channel", "stage"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
+)
+SEARCH_SECONDS = Histogram(
+    "sillok_search_seconds",
+    "Retrieval time of a search (query embedding, filtered index query, registry check)",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2),
+)
 
 
 @dataclass(frozen=True)
@@ -64,10 +77,15 @@ class Asking:
         if conversation_id is not None:
             turns = self.answers.history_turns
             history = [*self.conversations.history(principal, conversation_id, turns), *history]
+        started, first = time.perf_counter(), True
         for part in self.answers.stream(principal, question, history):
+            if first:
+                ANSWER_SECONDS.labels(channel, "first_piece").observe(time.perf_counter() - started)
+                first = False
             if not isinstance(part, Answer):
                 yield part
                 continue
+            ANSWER_SECONDS.labels(channel, "answer").observe(time.perf_counter() - started)
             conversation, message = self.conversations.record(
                 principal, conversation_id, question, part, channel
             )
@@ -84,7 +102,9 @@ class Asking:
 
     def search(self, principal: Principal, query: str, top_k: int, channel: str) -> list[ScoredChunk]:
         """Ranked passages the principal may read, audited."""
+        started = time.perf_counter()
         hits = self.retriever.search(principal, query, top_k)
+        SEARCH_SECONDS.labels(channel).observe(time.perf_counter() - started)
         shown = [Shown(h.chunk.document_id, h.chunk.version, h.chunk.id) for h in hits]
         self.audit.record(principal, "search", channel, {"query": query, "top_k": top_k}, shown)
         return hits

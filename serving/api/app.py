@@ -13,6 +13,7 @@ from serving.api.bootstrap import ApiServices
 from serving.api.deps import authenticate
 from serving.api.docs import install_docs
 from serving.api.gate import EdgeGate
+from serving.api.request_metrics import RequestMetrics
 from serving.api.route_table import RouteTable
 from serving.api.routes import router
 from serving.api.security import install_security
@@ -57,5 +58,6 @@ def create_app(container: ApiServices, hosted: Sequence[APIRouter] = ()) -> Fast
     table = RouteTable(app, authenticate, UPLOAD_ROUTES)
     app.add_middleware(EdgeGate, table=table, container=container, upload_max_bytes=upload_limit)
     app.add_middleware(ErrorBoundary)
+    app.add_middleware(RequestMetrics)
     install_security(app, container.settings)  # outermost: every response gets the headers
     return app
