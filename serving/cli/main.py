@@ -24,7 +24,6 @@ from serving.cli.audit import audit_app
 from serving.cli.bench import bench_app
 from serving.cli.bench_documents import bench_documents
 from serving.cli.bench_search import bench_search
-from serving.cli.bench_search import bench_search
 from serving.cli.bench_serve import bench_serve
 from serving.cli.bootstrap import build_cli
 from serving.cli.bots import hosted_bots, run_bots
@@ -56,7 +55,6 @@ eval_app.command("answers")(eval_answers)
 eval_app.command("verifier")(eval_verifier)
 bench_app.command("serve")(bench_serve)
 bench_app.command("documents")(bench_documents)
-bench_app.command("search")(bench_search)
 bench_app.command("search")(bench_search)
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
