@@ -16,6 +16,7 @@ admin = httpx.Client(base_url=API, headers={"Authorization": f"Bearer {TOKEN}"},
 
 
 def key_of(user: str) -> str:
+    """Create `user` and return a new API key of theirs."""
     admin.post("/api/v1/users", json={"username": user, "groups": []}).raise_for_status()
     return admin.post(f"/api/v1/users/{user}/api-keys").raise_for_status().json()["key"]
 
