@@ -48,6 +48,8 @@ class QdrantSettings(BaseModel):
     indexing_threshold_kb: int = Field(default=10_000, ge=1)  # a segment this large gets a graph
     quantization: Literal["none", "int8"] = "int8"
     oversampling: float = Field(default=2.0, ge=1.0, le=16.0)  # rescored on the original vectors
+    acorn: bool = True  # filtered graph walk that also looks two hops ahead (ACORN)
+    acorn_max_selectivity: float = Field(default=0.4, ge=0.0, le=1.0)
     on_disk: bool = False  # original vectors mmap-ed; int8 copies stay in RAM
 
     @field_validator("url")

@@ -55,7 +55,8 @@ def _params(p: SearchPlan) -> qe.SearchParams:
     quantization = qe.QuantizationSearchParams(
         ignore=not p.quantized, rescore=True, oversampling=p.oversampling
     )
-    return qe.SearchParams(hnsw_ef=p.hnsw_ef, exact=p.exact, quantization=quantization)
+    acorn = qe.AcornSearchParams(enable=p.acorn, max_selectivity=p.acorn_max_selectivity)
+    return qe.SearchParams(hnsw_ef=p.hnsw_ef, exact=p.exact, quantization=quantization, acorn=acorn)
 
 
 def _config(dimension: int, settings: QdrantSettings) -> qe.EdgeConfig:

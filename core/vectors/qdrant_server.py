@@ -50,7 +50,8 @@ def _params(p: SearchPlan) -> models.SearchParams:
     quantization = models.QuantizationSearchParams(
         ignore=not p.quantized, rescore=True, oversampling=p.oversampling
     )
-    return models.SearchParams(hnsw_ef=p.hnsw_ef, exact=p.exact, quantization=quantization)
+    acorn = models.AcornSearchParams(enable=p.acorn, max_selectivity=p.acorn_max_selectivity)
+    return models.SearchParams(hnsw_ef=p.hnsw_ef, exact=p.exact, quantization=quantization, acorn=acorn)
 
 
 class QdrantServerIndex:

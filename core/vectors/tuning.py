@@ -25,6 +25,8 @@ class SearchPlan:
     quantized: bool  # search the int8 copies, then rescore `oversampling` x limit on the originals
     oversampling: float
     readable: int  # the estimated points the principal may read (0 when not estimated)
+    acorn: bool = False
+    acorn_max_selectivity: float = 0.4
 
 
 def plan(settings: QdrantSettings, readable: int, total: int) -> SearchPlan:
@@ -33,7 +35,15 @@ def plan(settings: QdrantSettings, readable: int, total: int) -> SearchPlan:
     small = total <= full_scan_points(settings)
     share = readable / total if total else 0.0
     exact = settings.exact_search or small or share <= settings.exact_share
-    return SearchPlan(exact, settings.hnsw_ef, quantized, settings.oversampling, readable)
+    return SearchPlan(
+        exact,
+        settings.hnsw_ef,
+        quantized,
+        settings.oversampling,
+        readable,
+        settings.acorn,
+        settings.acorn_max_selectivity,
+    )
 
 
 def reference(settings: QdrantSettings) -> SearchPlan:

@@ -17,6 +17,7 @@ import shutil
 import statistics
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,7 +82,7 @@ def _perturbed(base: np.ndarray, ids: np.ndarray, noise: float, rng: np.random.G
 def _chunks(n: int, passages: Sequence[dict[str, Any]]) -> Iterator[Chunk]:
     for i in range(n):
         p = passages[i % len(passages)]
-        group = group_token(f"g{(i * 7919) % GROUPS}")  # spread each group over every passage
+        group = group_token(f"g{zlib.crc32(str(i).encode()) % GROUPS}")  # independent of the passage
         yield Chunk(f"doc-{i // 8}", "v1", i % 8, p["text"], p["title"], frozenset({group}))
 
 
