@@ -37,9 +37,11 @@ from urllib.parse import urlparse
 import httpx2
 import openai
 import structlog
+from opentelemetry.trace import StatusCode
 
 from core.errors import ContextTooLong, DependencyUnavailable, Overloaded, SillokError
 from core.settings import LLMSettings
+from core.telemetry import tracer
 from retrieval.admission import Admission
 from retrieval.deadlines import WATCHDOG
 from retrieval.tokens import estimate_tokens
@@ -226,9 +228,21 @@ class OpenAICompatibleLLM:
         """The full reply, within the total timeout."""
         s = self._settings
         timeout = httpx2.Timeout(s.timeout_s, connect=s.connect_timeout_s, pool=s.connect_timeout_s)
+        with tracer.start_as_current_span("llm.complete", attributes={"gen_ai.request.model": self._model}):
+            response = self._complete(messages, max_tokens, timeout)
+        choices = getattr(response, "choices", None) or []
+        message = getattr(choices[0], "message", None) if choices else None
+        content = getattr(message, "content", None)
+        if not isinstance(content, str):
+            raise DependencyUnavailable("the language model's reply held no text")
+        return content
+
+    def _complete(
+        self, messages: Sequence[dict[str, str]], max_tokens: int | None, timeout: httpx2.Timeout
+    ) -> object:
         with self.admission.acquire():
             try:
-                response = self._resent_once_if_dropped(
+                return self._resent_once_if_dropped(
                     lambda: self._client.chat.completions.create(
                         model=self._model,
                         messages=list(messages),  # type: ignore[arg-type]
@@ -240,12 +254,6 @@ class OpenAICompatibleLLM:
                 )
             except (openai.OpenAIError, httpx2.HTTPError, ValueError) as exc:
                 raise self._failure(exc, self._finish_late()) from exc
-        choices = getattr(response, "choices", None) or []
-        message = getattr(choices[0], "message", None) if choices else None
-        content = getattr(message, "content", None)
-        if not isinstance(content, str):
-            raise DependencyUnavailable("the language model's reply held no text")
-        return content
 
     def stream(
         self, messages: Sequence[dict[str, str]], max_tokens: int | None = None
@@ -262,8 +270,23 @@ class OpenAICompatibleLLM:
         return {field: limit for field in fields}
 
     def _stream(self, messages: list[dict[str, str]], length: dict[str, int]) -> Generator[str, None, None]:
-        with self.admission.acquire():
-            yield from self._generate(messages, length)
+        # Not the current span: a generator's context would be detached in another context.
+        span = tracer.start_span("llm.stream", attributes={"gen_ai.request.model": self._model})
+        pieces = 0
+        try:
+            with self.admission.acquire():
+                for piece in self._generate(messages, length):
+                    if not pieces:
+                        span.add_event("first_token")
+                    pieces += 1
+                    yield piece
+        except Exception as exc:
+            span.record_exception(exc)
+            span.set_status(StatusCode.ERROR, type(exc).__name__)
+            raise
+        finally:
+            span.set_attribute("sillok.pieces", pieces)
+            span.end()
 
     def _generate(self, messages: list[dict[str, str]], length: dict[str, int]) -> Iterator[str]:
         s = self._settings

@@ -9,6 +9,7 @@ from core.lexical import query_vector
 from core.ports import Embedder, VectorIndex
 from core.search import Fusion, Query, SearchMode
 from core.settings import RetrievalSettings
+from core.telemetry import tracer
 from core.types import ScoredChunk
 from retrieval.rerank import Reranker
 
@@ -69,9 +70,14 @@ class Retriever:
         if not query.strip() or not tokens:
             return []
         depth = max(top_k * _OVERFETCH, self._rerank_depth if self._reranker else 0)
-        hits = self._index.query(self.query_for(query), tokens, depth, principal.audience)
+        with tracer.start_as_current_span("retrieval.index_query") as span:
+            span.set_attribute("sillok.search_mode", self._mode.value)
+            span.set_attribute("sillok.depth", depth)
+            hits = self._index.query(self.query_for(query), tokens, depth, principal.audience)
+            span.set_attribute("sillok.hits", len(hits))
         current = self._readable(principal, {h.chunk.document_id for h in hits})
         hits = [h for h in hits if current.get(h.chunk.document_id) == h.chunk.version]
         if self._reranker is not None and hits:
-            hits = self._reranker.rerank(query, hits[: self._rerank_depth])
+            with tracer.start_as_current_span("retrieval.rerank"):
+                hits = self._reranker.rerank(query, hits[: self._rerank_depth])
         return hits[:top_k]
