@@ -83,6 +83,12 @@ def setup_tracing(settings: TelemetrySettings, extra: Sequence[SpanExporter] = (
         return provider
 
 
+def telemetry_of(settings: object) -> TelemetrySettings:
+    """`settings.telemetry`, or the defaults (no export) where the settings carry none."""
+    found = getattr(settings, "telemetry", None)
+    return found if isinstance(found, TelemetrySettings) else TelemetrySettings()
+
+
 def shutdown_tracing() -> None:
     """Flush and stop the exporters of this process (at exit)."""
     if _provider is not None:

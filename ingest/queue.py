@@ -6,8 +6,10 @@ from typing import Any
 
 import structlog
 from celery import Celery
+from opentelemetry.trace import SpanKind
 
 from core.documents import DocumentRegistry
+from core.telemetry import tracer
 from ingest.tasks import (
     APPLY_ACL,
     INGEST_QUEUE,
@@ -48,7 +50,10 @@ class TaskQueue:
 
     def _send(self, name: str, args: list[Any], queue: str) -> bool:
         try:
-            self._app.send_task(name, args=args, queue=queue)
+            # The publish hook in `ingest.tasks` puts this span's context in the message headers.
+            with tracer.start_as_current_span(f"send {name}", kind=SpanKind.PRODUCER) as span:
+                span.set_attribute("messaging.destination.name", queue)
+                self._app.send_task(name, args=args, queue=queue)
         except Exception as exc:  # any broker failure: the registry keeps the work
             log.warning("enqueue_failed", task=name, args=args, error=type(exc).__name__)
             return False

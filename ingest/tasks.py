@@ -20,10 +20,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from celery import Celery
+from celery.signals import before_task_publish, task_postrun, task_prerun
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 from prometheus_client import Histogram
 from sqlalchemy.exc import OperationalError
 
 from core.errors import DependencyUnavailable
+from core.telemetry import tracer
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -199,3 +203,39 @@ apply_acl = app.task(name=APPLY_ACL, **_RETRYING)(_apply_acl)
 purge_document = app.task(name=PURGE_DOCUMENT, **_RETRYING)(_purge_document)
 reconcile = app.task(name=RECONCILE, **_RETRYING)(_reconcile)
 sync_connectors = app.task(name=SYNC_CONNECTORS, **_RETRYING)(_sync_connectors)
+
+
+# Trace context travels in the message headers: the sender's span becomes the task span's parent.
+_running: dict[str, tuple[trace.Span, object]] = {}
+
+
+def _inject_trace(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    if headers is not None:
+        propagate.inject(headers)
+
+
+def _start_task_span(task_id: str = "", task: Any = None, **_: Any) -> None:
+    request = getattr(task, "request", None)
+    carrier = {k: v for k in ("traceparent", "tracestate") if isinstance(v := getattr(request, k, None), str)}
+    span = tracer.start_span(
+        f"run {getattr(task, 'name', 'task')}",
+        context=propagate.extract(carrier),
+        kind=trace.SpanKind.CONSUMER,
+        attributes={"messaging.system": "celery", "messaging.message.id": task_id},
+    )
+    _running[task_id] = (span, otel_context.attach(trace.set_span_in_context(span)))
+
+
+def _end_task_span(task_id: str = "", state: str | None = None, **_: Any) -> None:
+    started = _running.pop(task_id, None)
+    if started is None:
+        return
+    span, token = started
+    span.set_attribute("celery.state", state or "")
+    otel_context.detach(token)  # type: ignore[arg-type]
+    span.end()
+
+
+before_task_publish.connect(_inject_trace, weak=False)
+task_prerun.connect(_start_task_span, weak=False)
+task_postrun.connect(_end_task_span, weak=False)

@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from core.settings import Settings
+from core.telemetry import setup_tracing, telemetry_of
 from serving.factories import Searching, runs_worker
 from serving.logs import configure_logging
 
@@ -83,5 +84,6 @@ def build_api(settings: Settings | None = None) -> ApiServices:
     """The API's root for this process's settings (logging configured, data dir created)."""
     settings = settings or Settings()
     configure_logging(settings)
+    setup_tracing(telemetry_of(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return ApiServices(settings)

@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from core.settings import Settings
+from core.telemetry import setup_tracing, telemetry_of
 from serving.factories import Searching, runs_worker
 from serving.logs import configure_logging
 
@@ -50,5 +51,6 @@ def build_cli(settings: Settings | None = None) -> CliServices:
     """The root of one CLI command (logging configured, data dir created)."""
     settings = settings or Settings()
     configure_logging(settings)
+    setup_tracing(telemetry_of(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return CliServices(settings)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from core.documents import DocumentRegistry
 from core.ports import Embedder, VectorIndex
 from core.settings import Settings
+from core.telemetry import setup_tracing, telemetry_of
 from ingest.tasks import TaskServices
 from serving.factories import Indexed, Stores
 from serving.logs import configure_logging
@@ -110,5 +111,6 @@ def build_worker(settings: Settings | None = None, shared: Stores | None = None)
         return WorkerServices(shared.settings, shared)
     settings = settings or Settings()
     configure_logging(settings)
+    setup_tracing(telemetry_of(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return WorkerServices(settings)
