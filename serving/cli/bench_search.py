@@ -28,6 +28,7 @@ import typer
 from core.acl import Principal, group_token
 from core.lexical import passage_vectors
 from core.ports import Embedder
+from core.search import SparseVector
 from core.types import Chunk
 from core.vectors.qdrant_edge import QdrantEdgeIndex
 from retrieval.retriever import Retriever
@@ -79,6 +80,18 @@ def _perturbed(base: np.ndarray, ids: np.ndarray, noise: float, rng: np.random.G
     return unit
 
 
+def _thinned(vector: SparseVector, i: int, originals: int) -> SparseVector:
+    """A copy's keyword vector keeps each term with probability 0.8: copies of one passage must
+    not tie exactly, or fusion ranks arbitrary members of the tie (real passages rarely tie)."""
+    if i < originals or len(vector.indices) < 3:
+        return vector
+    keep = np.random.default_rng(i).random(len(vector.indices)) < 0.8
+    return SparseVector(
+        tuple(x for x, k in zip(vector.indices, keep, strict=True) if k),
+        tuple(w for w, k in zip(vector.values, keep, strict=True) if k),
+    )
+
+
 def _chunks(n: int, passages: Sequence[dict[str, Any]]) -> Iterator[Chunk]:
     for i in range(n):
         p = passages[i % len(passages)]
@@ -100,7 +113,9 @@ def build(
             ids = np.arange(start, min(n, start + _BATCH))
             batch = [next(chunks) for _ in ids]
             dense = _perturbed(base, ids, noise, rng).tolist()
-            index.upsert(batch, dense, [sparse_base[i % len(passages)] for i in ids])
+            index.upsert(
+                batch, dense, [_thinned(sparse_base[i % len(passages)], int(i), len(passages)) for i in ids]
+            )
             bar.advance(task, len(ids))
     return time.perf_counter() - started
 
