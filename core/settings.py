@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from core.bot_settings import BotSettings, SlackSettings, TeamsSettings
 from core.secret_files import SecretFilesSource
+from core.telemetry_settings import TelemetrySettings
 
 _WEAK_TOKENS = {"admin", "changeme", "password", "secret", "token"}
 
@@ -402,6 +403,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     teams: TeamsSettings = TeamsSettings()
     bots: BotSettings = BotSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
     @classmethod
     def settings_customise_sources(

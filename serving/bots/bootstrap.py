@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from core.settings import Settings
+from core.telemetry import setup_tracing
 from serving.asking import Asking
 from serving.bots.answering import BotAnswerer
 from serving.bots.audience import Audiences
@@ -70,5 +71,6 @@ def build_bots(settings: Settings | None = None, shared: Stores | None = None) -
         return BotServices(shared.settings, shared=shared)
     settings = settings or Settings()
     configure_logging(settings)
+    setup_tracing(settings.telemetry)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return BotServices(settings)
