@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+import structlog
 from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun
 from opentelemetry import context as otel_context
@@ -212,6 +213,9 @@ _running: dict[str, tuple[trace.Span, object]] = {}
 def _inject_trace(headers: dict[str, Any] | None = None, **_: Any) -> None:
     if headers is not None:
         propagate.inject(headers)
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        if isinstance(request_id, str):
+            headers["sillok_request_id"] = request_id  # the task's log lines name the request
 
 
 def _start_task_span(task_id: str = "", task: Any = None, **_: Any) -> None:
@@ -224,9 +228,12 @@ def _start_task_span(task_id: str = "", task: Any = None, **_: Any) -> None:
         attributes={"messaging.system": "celery", "messaging.message.id": task_id},
     )
     _running[task_id] = (span, otel_context.attach(trace.set_span_in_context(span)))
+    request_id = getattr(request, "sillok_request_id", None)
+    structlog.contextvars.bind_contextvars(request_id=request_id if isinstance(request_id, str) else None)
 
 
 def _end_task_span(task_id: str = "", state: str | None = None, **_: Any) -> None:
+    structlog.contextvars.unbind_contextvars("request_id")
     started = _running.pop(task_id, None)
     if started is None:
         return

@@ -14,15 +14,19 @@ import logging
 import logging.handlers
 import os
 import queue
+import re
 import sys
-from collections.abc import Iterable
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
 
 import structlog
+from opentelemetry.trace import SpanKind
 from structlog.typing import EventDict, WrappedLogger
 
 from core.settings import Settings
+from core.telemetry import current_trace_id, tracer
 from serving.redact import RedactingFilter, Redactor
 
 _QUIET = ("alembic", "sentence_transformers", "httpx", "httpcore", "multipart")
@@ -51,6 +55,14 @@ def _exc_info_now(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict
     """Resolve `exc_info=True` on the calling thread (the listener thread has no exception)."""
     if event_dict.get("exc_info") is True:
         event_dict["exc_info"] = sys.exc_info()
+    return event_dict
+
+
+def _trace_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Add the current trace id (read on the calling thread, where the span is current)."""
+    trace_id = current_trace_id()
+    if trace_id is not None:
+        event_dict.setdefault("trace_id", trace_id)
     return event_dict
 
 
@@ -125,6 +137,7 @@ def start_logging(
             structlog.stdlib.add_logger_name,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _exc_info_now,
+            _trace_id,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
@@ -147,3 +160,52 @@ def stop_logging() -> None:
 
 
 atexit.register(stop_logging)
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # anything else is replaced, never logged
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def request_id_of(value: str | None) -> str:
+    """The caller's `X-Request-ID` when it is a plain short token, else a new one."""
+    return value if value is not None and _REQUEST_ID.fullmatch(value) else uuid.uuid4().hex
+
+
+class RequestIds:
+    """ASGI middleware: a request id bound into every log line of the request (and sent back in
+    `X-Request-ID`), under a server span named by the route template, never the raw path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Bind the id, open the span, add the header to the response."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope.get("headers", ()) if k == b"x-request-id"), None)
+        request_id = request_id_of(given.decode("latin-1") if given is not None else None)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                span.set_attribute("http.response.status_code", message["status"])
+            await send(message)
+
+        method = scope.get("method", "")
+        with (
+            structlog.contextvars.bound_contextvars(request_id=request_id),
+            tracer.start_as_current_span(method, kind=SpanKind.SERVER) as span,
+        ):
+            span.set_attribute("http.request.method", method)
+            span.set_attribute("sillok.request_id", request_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                route = getattr(scope.get("route"), "path", None)
+                if route:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)

@@ -18,6 +18,7 @@ from serving.api.route_table import RouteTable
 from serving.api.routes import router
 from serving.api.security import install_security
 from serving.http_errors import ErrorBoundary, install_error_handlers
+from serving.logs import RequestIds
 from serving.metrics import register_ingestion_metrics
 
 _MULTIPART_SLACK = 1_000_000  # field names, boundaries and the ACL around the file
@@ -59,5 +60,6 @@ def create_app(container: ApiServices, hosted: Sequence[APIRouter] = ()) -> Fast
     app.add_middleware(EdgeGate, table=table, container=container, upload_max_bytes=upload_limit)
     app.add_middleware(ErrorBoundary)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestIds)  # outside the metrics and errors: every line carries the id
     install_security(app, container.settings)  # outermost: every response gets the headers
     return app

@@ -13,18 +13,21 @@ from pathlib import Path
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from core.acl import Principal
-from core.settings import LLMSettings
+from core.settings import LimitSettings, LLMSettings, Settings
 from core.telemetry import setup_tracing, tracer
 from core.telemetry_settings import TelemetrySettings
 from ingest.queue import TaskQueue
 from ingest.tasks import INGEST_QUEUE, LIGHT_QUEUE, app
 from retrieval.llm import OpenAICompatibleLLM
 from retrieval.retriever import Retriever
+from serving.api.app import create_app
+from serving.api.bootstrap import ApiServices
 from tests.servers.scripted_openai import scripted_openai
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,3 +132,41 @@ def test_a_chat_request_traces_its_search_and_its_generation(spans: InMemorySpan
         assert span.get_span_context().trace_id == root.trace_id
         assert span.parent is not None and span.parent.span_id == root.span_id
     assert [e.name for e in ours["llm.stream"].events] == ["first_token"]
+
+
+def test_an_api_request_has_a_server_span_a_request_id_and_its_metrics(
+    spans: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    spans.clear()
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        bootstrap_admin_token="tracing-admin-token-0123456789abcdef",
+        limits=LimitSettings(user_per_minute=0, key_per_minute=0),
+        embedding={"backend": "sentence-transformers"},
+        log_level="WARNING",
+    )
+    container = ApiServices(settings)
+    try:
+        with TestClient(create_app(container)) as client:
+            headers = {
+                "Authorization": "Bearer tracing-admin-token-0123456789abcdef",
+                "X-Request-ID": "req-42",
+            }
+            missing = client.get("/api/v1/documents/00000000-0000-0000-0000-000000000001", headers=headers)
+            generated = client.get("/healthz", headers={"X-Request-ID": "not a token\\n"})
+            metrics = client.get("/metrics").text
+    finally:
+        container.close()
+    assert missing.status_code == 404 and missing.headers["X-Request-ID"] == "req-42"
+    assert (
+        generated.headers["X-Request-ID"] != "not a token\\n" and len(generated.headers["X-Request-ID"]) == 32
+    )
+    server = next(
+        s
+        for s in spans.get_finished_spans()
+        if s.attributes and s.attributes.get("sillok.request_id") == "req-42"
+    )
+    assert server.name == "GET /api/v1/documents/{document_id}"
+    assert server.attributes is not None and server.attributes["http.response.status_code"] == 404
+    for name in ("sillok_http_request_seconds", "sillok_task_seconds"):
+        assert f"# TYPE {name} histogram" in metrics
