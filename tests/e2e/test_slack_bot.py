@@ -224,6 +224,23 @@ def test_a_retried_event_is_answered_once(bot: Bot) -> None:
     assert len(threads) == 1
 
 
+def test_a_retry_after_a_failed_post_posts_the_stored_answer(bot: Bot) -> None:
+    bot.workspace.fail["chat.postMessage"] = 10
+    assert bot.mention("UCAROL", "CFIN", "What does the canteen serve?", "Ev0302") == 200
+    deadline = time.monotonic() + 60
+    while bot.workspace.fail["chat.postMessage"] > 8 and time.monotonic() < deadline:
+        time.sleep(0.1)  # both posting attempts refused: the answer is stored, not posted
+    time.sleep(1.5)
+    bot.workspace.fail["chat.postMessage"] = 0
+    before = len(bot.workspace.posts("chat.postMessage"))
+    assert bot.mention("UCAROL", "CFIN", "What does the canteen serve?", "Ev0302", retry=1) == 200
+    posted = bot.workspace.wait(before + 1, "chat.postMessage")[before:]
+    threads = [p for _, p in posted if p.get("thread_ts") == "1700000001.0302"]
+    assert len(threads) == 1
+    assert "The canteen serves" in str(threads[0]["blocks"])
+    assert "sillok_feedback_up" in str(threads[0]["blocks"])
+
+
 def test_a_private_answer_is_ephemeral_and_sharing_rechecks_the_channel(bot: Bot) -> None:
     fields = {
         "command": "/sillok",
@@ -252,3 +269,26 @@ def test_a_private_answer_is_ephemeral_and_sharing_rechecks_the_channel(bot: Bot
 def test_an_unknown_user_is_told_how_to_get_access(bot: Bot) -> None:
     assert bot.mention("USTRANGER", "CFIN", "When are salaries paid?", "Ev0501") == 200
     assert wait_for_text(bot, "don't know who you are")["thread_ts"] == "1700000001.0501"
+
+
+def test_a_feedback_press_is_stored_for_the_askers_own_answer(bot: Bot) -> None:
+    from serving.bots.metrics import EVENTS
+
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "channel": "DCAROL",
+        "user": "UCAROL",
+        "text": "What does the canteen serve?",
+        "ts": "1700000006.0001",
+    }
+    assert bot.event(event, "Ev0601") == 200
+    post = final(bot, "DCAROL")
+    up = next(e for e in post["blocks"][-1]["elements"] if e["action_id"] == "sillok_feedback_up")
+    counter = EVENTS.labels("slack", "feedback")
+    before = counter._value.get()
+    assert bot.action("UCAROL", "DCAROL", "sillok_feedback_up", up["value"]) == 200
+    deadline = time.monotonic() + 10
+    while counter._value.get() == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert counter._value.get() == before + 1

@@ -60,8 +60,17 @@ class SlackReplies:
         stream = None if ephemeral else _Stream(self._client, place.channel_id, place.thread_id)
         outcome = self._answerer.answer(question, directory, stream.write if stream else None)
         if isinstance(outcome, Notice) and outcome.kind == "duplicate":
+            self._repost(question, ephemeral)
             return
         self._post(question, outcome, stream, ephemeral)
+
+    def _repost(self, question: Question, ephemeral: bool) -> None:
+        """A retried event whose answer was generated but never posted: post the stored one."""
+        if self._answerer.message_ref("slack", question.event_key) is not None:
+            return
+        stored = self._answerer.stored("slack", question.event_key)
+        if stored is not None:
+            self._post(question, stored, None, ephemeral)
 
     def _post(
         self, question: Question, outcome: BotAnswer | Notice, stream: _Stream | None, ephemeral: bool
