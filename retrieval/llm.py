@@ -38,6 +38,7 @@ import httpx2
 import openai
 import structlog
 from opentelemetry.trace import StatusCode
+from prometheus_client import Counter, Histogram
 
 from core.errors import ContextTooLong, DependencyUnavailable, Overloaded, SillokError
 from core.settings import LLMSettings
@@ -45,6 +46,18 @@ from core.telemetry import tracer
 from retrieval.admission import Admission
 from retrieval.deadlines import WATCHDOG
 from retrieval.tokens import estimate_tokens
+
+LLM_SECONDS = Histogram(
+    "sillok_llm_seconds",
+    "Generation time: to the first token, and in total",
+    ["stage"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
+)
+LLM_PIECES = Counter(
+    "sillok_llm_completion_tokens_total", "Streamed completion pieces (one token each on vLLM and llama.cpp)"
+)
+LLM_STREAMS = Counter("sillok_llm_streams_total", "Generations by outcome", ["outcome"])
+_KNOWN_OUTCOMES = {"ok", "Overloaded", "DependencyUnavailable", "ContextTooLong", "GeneratorExit"}
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -272,21 +285,26 @@ class OpenAICompatibleLLM:
     def _stream(self, messages: list[dict[str, str]], length: dict[str, int]) -> Generator[str, None, None]:
         # Not the current span: a generator's context would be detached in another context.
         span = tracer.start_span("llm.stream", attributes={"gen_ai.request.model": self._model})
-        pieces = 0
+        pieces, outcome, started = 0, "ok", time.perf_counter()
         try:
             with self.admission.acquire():
                 for piece in self._generate(messages, length):
                     if not pieces:
                         span.add_event("first_token")
+                        LLM_SECONDS.labels("first_token").observe(time.perf_counter() - started)
                     pieces += 1
                     yield piece
         except Exception as exc:
+            outcome = type(exc).__name__
             span.record_exception(exc)
-            span.set_status(StatusCode.ERROR, type(exc).__name__)
+            span.set_status(StatusCode.ERROR, outcome)
             raise
         finally:
             span.set_attribute("sillok.pieces", pieces)
             span.end()
+            LLM_SECONDS.labels("total").observe(time.perf_counter() - started)
+            LLM_PIECES.inc(pieces)
+            LLM_STREAMS.labels(outcome if outcome in _KNOWN_OUTCOMES else "other").inc()
 
     def _generate(self, messages: list[dict[str, str]], length: dict[str, int]) -> Iterator[str]:
         s = self._settings

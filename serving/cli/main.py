@@ -168,6 +168,9 @@ def worker(
             "no broker configured (SILLOK_INGEST__BROKER_URL); `sillok serve` runs the worker itself"
         )
     if metrics_port:
+        from serving.metrics import register_queue_metrics
+
+        register_queue_metrics(settings.ingest.broker_url, QUEUES)
         start_http_server(metrics_port, addr=metrics_host)
     root.start()  # the readers, the model and the index once, up front
     install(root.task_services())

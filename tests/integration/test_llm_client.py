@@ -534,3 +534,17 @@ def test_a_client_leaving_the_sse_stream_cancels_the_model_at_once(server: Scrip
         while llm.admission.in_use and time.monotonic() < deadline:
             time.sleep(0.02)
         assert llm.admission.in_use == 0
+
+
+def test_a_stream_is_counted_in_the_generation_metrics(server: ScriptedOpenAI) -> None:
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = (sample("sillok_llm_completion_tokens_total"), sample("sillok_llm_streams_total", outcome="ok"))
+    firsts = sample("sillok_llm_seconds_count", stage="first_token")
+    assert list(client(server).stream(MESSAGES)) == PIECES
+    assert sample("sillok_llm_completion_tokens_total") == before[0] + len(PIECES)
+    assert sample("sillok_llm_streams_total", outcome="ok") == before[1] + 1
+    assert sample("sillok_llm_seconds_count", stage="first_token") == firsts + 1
