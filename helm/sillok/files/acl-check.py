@@ -9,7 +9,9 @@ import time
 import httpx
 
 API = os.environ["SILLOK_API"]
-TOKEN = open("/run/secrets/sillok/bootstrap_admin_token").read().strip()  # noqa: SIM115
+SECRETS = os.environ.get("SILLOK_SECRETS_DIR", "/run/secrets/sillok")
+with open(os.path.join(SECRETS, "bootstrap_admin_token")) as secret:
+    TOKEN = secret.read().strip()
 tag = secrets.token_hex(4)
 marker = f"HELM-TEST-{tag}"
 admin = httpx.Client(base_url=API, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
