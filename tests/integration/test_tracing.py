@@ -13,17 +13,18 @@ from pathlib import Path
 
 import pytest
 import redis
+from celery import Celery
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from core.acl import Principal
-from core.settings import LimitSettings, LLMSettings, Settings
+from core.settings import IngestSettings, LimitSettings, LLMSettings, Settings
 from core.telemetry import setup_tracing, tracer
 from core.telemetry_settings import TelemetrySettings
 from ingest.queue import TaskQueue
-from ingest.tasks import INGEST_QUEUE, LIGHT_QUEUE, app
+from ingest.tasks import INGEST_QUEUE, LIGHT_QUEUE, configure
 from retrieval.llm import OpenAICompatibleLLM
 from retrieval.retriever import Retriever
 from serving.api.app import create_app
@@ -53,14 +54,19 @@ def _span_hex(span_id: int) -> str:
     return f"{span_id:016x}"
 
 
-def _read(path: Path, name: str, timeout: float = 60.0) -> list[dict[str, object]]:
+def _read(
+    path: Path, name: str, worker: subprocess.Popen[bytes], timeout: float = 60.0
+) -> list[dict[str, object]]:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and worker.poll() is None:
         if path.exists():
             records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
             if any(r["name"] == name for r in records):
                 return records
         time.sleep(0.2)
+    if worker.poll() is not None:
+        stderr = worker.stderr.read().decode(errors="replace") if worker.stderr else ""
+        raise AssertionError(f"the worker exited with {worker.returncode}: {stderr[-2000:]}")
     raise AssertionError(f"no {name} span from the worker within {timeout}s")
 
 
@@ -76,14 +82,17 @@ def test_an_ingestion_is_one_trace_from_the_api_to_the_worker(
          "--without-gossip", "--without-mingle", "-l", "WARNING"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    previous = app.conf.broker_url
-    app.conf.broker_url = BROKER
+    # A producer of its own: the module-level app may hold pooled connections to another broker.
+    producer = configure(
+        Celery("sillok-trace-test", set_as_current=False),
+        Settings(ingest=IngestSettings(broker_url=BROKER)),
+    )
     try:
         with tracer.start_as_current_span("POST /api/v1/documents") as request:
-            assert TaskQueue(app, _Registry()).ingest("doc-1", "v1")  # type: ignore[arg-type]
-        records = _read(span_file, "pipeline.process")
+            assert TaskQueue(producer, _Registry()).ingest("doc-1", "v1")  # type: ignore[arg-type]
+        records = _read(span_file, "pipeline.process", worker)
     finally:
-        app.conf.broker_url = previous
+        producer.close()
         worker.terminate()
         worker.wait(timeout=30)
     ours = {s.name: s for s in spans.get_finished_spans()}
