@@ -81,14 +81,18 @@ def _perturbed(base: np.ndarray, ids: np.ndarray, noise: float, rng: np.random.G
 
 
 def _thinned(vector: SparseVector, i: int, originals: int) -> SparseVector:
-    """A copy's keyword vector keeps each term with probability 0.8: copies of one passage must
-    not tie exactly, or fusion ranks arbitrary members of the tie (real passages rarely tie)."""
+    """A copy's keyword vector keeps each term with probability 0.8, each weight jittered by up
+    to 15%: copies of one passage must not tie exactly, or fusion orders the members of a tie
+    arbitrarily (DBSF gives points found by keywords alone equal scores), and recall would
+    measure that order rather than the search. Real passages rarely tie."""
     if i < originals or len(vector.indices) < 3:
         return vector
-    keep = np.random.default_rng(i).random(len(vector.indices)) < 0.8
+    rng = np.random.default_rng(i)
+    keep = rng.random(len(vector.indices)) < 0.8
+    scale = rng.uniform(0.85, 1.15, len(vector.indices))
     return SparseVector(
         tuple(x for x, k in zip(vector.indices, keep, strict=True) if k),
-        tuple(w for w, k in zip(vector.values, keep, strict=True) if k),
+        tuple(float(w * f) for w, f, k in zip(vector.values, scale, keep, strict=True) if k),
     )
 
 
