@@ -8,12 +8,14 @@ indexed becomes `superseded`. Readers see `current_version` only; it switches in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from core.acl import Acl, Principal, readable_in_sql
 from core.db.models import Document, DocumentAclToken, DocumentVersion, utcnow
@@ -70,6 +72,16 @@ class DocumentRegistry:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A transaction that commits on success; a row another transaction deleted after this
+        one read it (a document deleted while its worker moves it on) is reported as missing."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except StaleDataError as exc:
+            raise NotFound("document not found") from exc
+
     def register(
         self,
         *,
@@ -93,7 +105,7 @@ class DocumentRegistry:
         version is not processed again; in particular a version that failed is not retried, so a
         poison file cannot loop through a scheduled sync.
         """
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             doc = session.scalar(
                 select(Document)
                 .where(Document.namespace == namespace, Document.source == source)
@@ -152,7 +164,7 @@ class DocumentRegistry:
 
     def mark_enqueued(self, document_id: str, version: str) -> None:
         """Remember when a version was last sent to the queue."""
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             session.execute(
                 update(DocumentVersion)
                 .where(DocumentVersion.document_id == document_id, DocumentVersion.sha256 == version)
@@ -174,7 +186,7 @@ class DocumentRegistry:
                 (DocumentVersion.status == DocumentStatus.PROCESSING.value)
                 & (DocumentVersion.started_at < now - stale_after)
             )
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             ver = session.scalar(
                 select(DocumentVersion)
                 .where(
@@ -216,7 +228,7 @@ class DocumentRegistry:
     def progress(self, document_id: str, version: str, done: int, total: int) -> None:
         """Record how many chunks of a running version are embedded and stored (the document
         counts as updated, so clients watching `updated_since` see the progress)."""
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             session.execute(
                 update(DocumentVersion)
                 .where(DocumentVersion.document_id == document_id, DocumentVersion.sha256 == version)
@@ -231,7 +243,7 @@ class DocumentRegistry:
     def retry(self, document_id: str) -> str:
         """Queue a failed document's newest version again, as if it had just been registered;
         its version. Conflict when the document has not failed."""
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             doc = session.get(Document, document_id, with_for_update=True)
             if doc is None:
                 raise NotFound("document not found")
@@ -247,7 +259,7 @@ class DocumentRegistry:
 
     def requeue(self, document_id: str, version: str) -> None:
         """Give a running version back to the queue after a transient failure."""
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             session.execute(
                 update(DocumentVersion)
                 .where(
@@ -260,7 +272,7 @@ class DocumentRegistry:
 
     def finish(self, document_id: str, version: str, chunk_count: int) -> bool:
         """Make an indexed version the one readers see; False if newer content superseded it."""
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             doc = session.get(Document, document_id, with_for_update=True)
             ver = self._find(session, document_id, version) if doc is not None else None
             if doc is None or ver is None:
@@ -280,7 +292,7 @@ class DocumentRegistry:
 
     def fail(self, document_id: str, version: str, code: str, reason: str) -> None:
         """Mark a version failed with a reason a person understands."""
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             ver = self._find(session, document_id, version)
             if ver is not None:
                 self._fail(ver, code, reason)
@@ -419,7 +431,7 @@ class DocumentRegistry:
         """Replace a document's ACL, and that of its versions in flight (so that one becoming
         current later does not undo the change); the stored points follow (see `acl_pending`)."""
         in_flight = (DocumentStatus.QUEUED.value, DocumentStatus.PROCESSING.value)
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             doc = session.get(Document, document_id, with_for_update=True)
             if doc is None:
                 raise NotFound("document not found")
@@ -431,7 +443,7 @@ class DocumentRegistry:
 
     def acl_applied(self, document_id: str, revision: int) -> None:
         """Record that the stored points carry the ACL of `revision`."""
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             session.execute(
                 update(Document)
                 .where(Document.id == document_id, Document.acl_applied < revision)
@@ -447,7 +459,7 @@ class DocumentRegistry:
 
     def delete(self, document_id: str) -> None:
         """Remove a document and its versions from the registry."""
-        with self._sessions.begin() as session:
+        with self._writing() as session:
             doc = session.get(Document, document_id)
             if doc is not None:
                 session.delete(doc)

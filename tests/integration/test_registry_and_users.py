@@ -6,7 +6,8 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from core.acl import Acl, Principal
 from core.db.engine import make_engine, migrate, session_factory
@@ -66,6 +67,21 @@ def test_failure_keeps_its_reason_and_can_be_retried_with_new_content(sessions) 
     assert doc.status == DocumentStatus.FAILED.value and doc.error == "the PDF is password-protected"
     assert not register(registry, "b" * 64).needs_processing  # the same bytes cannot loop
     assert register(registry, "c" * 64).needs_processing  # new content is tried
+
+
+def test_a_document_deleted_while_its_version_fails_is_reported_missing(sessions) -> None:  # type: ignore[no-untyped-def]
+    registry = DocumentRegistry(sessions)
+    reg = register(registry, "d" * 64)
+    registry.start(reg.document_id, reg.version)
+
+    def delete_first(session: Session, *_: object) -> None:  # another request deletes it meanwhile
+        registry.delete(reg.document_id)
+
+    event.listen(sessions, "before_flush", delete_first, once=True)
+    with pytest.raises(NotFound):
+        registry.fail(reg.document_id, reg.version, "encrypted", "the PDF is password-protected")
+    with pytest.raises(NotFound):
+        registry.get(reg.document_id)
 
 
 def test_forbidden_is_indistinguishable_from_missing(sessions) -> None:  # type: ignore[no-untyped-def]
