@@ -1,13 +1,16 @@
 """`VectorIndex` on Qdrant Edge: Qdrant's own engine in-process, persisted under the data dir.
 
 Only one process may open a shard directory at a time; the embedded default therefore runs the
-API and its ingestion worker in one process.
+API and its ingestion worker in one process, and the shard's HNSW graph is built on a copy in a
+child process (`edge_optimizer`), since the engine holds the GIL while it optimises.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from core.lexical import ANALYZER
 from core.search import Fusion, Query, SearchMode, SparseVector
 from core.settings import QdrantSettings
 from core.types import Chunk, PointKey, ScoredChunk
+from core.vectors import edge_optimizer
 from core.vectors.payload import (
     ACL_KEY,
     DOCUMENT_KEY,
@@ -34,6 +38,7 @@ from core.vectors.tuning import SearchPlan, full_scan_points, plan, reference
 DENSE = "dense"
 SPARSE = "sparse"
 _META_FILE = "sillok_index.json"
+_JOURNAL_LIMIT = 5_000  # writes kept for replay while a copy is optimised; beyond, the copy is dropped
 log = logging.getLogger(__name__)
 
 
@@ -85,7 +90,9 @@ class QdrantEdgeIndex:
     """Chunks in one Edge shard directory; the ACL filter is a payload-indexed `MatchAny`.
 
     Points land in an unindexed segment; `optimize` (run when ingestion goes idle, never by a
-    query) builds the HNSW graph and int8 copies. Each query picks exact or graph search.
+    query) builds the HNSW graph and int8 copies in a child process while searches go on. Each
+    query picks exact or graph search. Every use of the shard holds one lock, which costs nothing
+    (the engine holds the GIL anyway) and lets the optimised copy be swapped in between calls.
     """
 
     def __init__(self, path: Path, settings: QdrantSettings | None = None) -> None:
@@ -94,6 +101,10 @@ class QdrantEdgeIndex:
         self._total = -1  # points, cached between writes: the planner reads it on every query
         self._shard: qe.EdgeShard | None = None
         self._keywords = False  # whether the shard holds sparse vectors of the current analyzer
+        self._lock = threading.RLock()
+        self._journal: list[qe.UpdateOperation] | None = None  # writes since the copy, for replay
+        self._unindexed = 0  # points written since the graph was last built
+        edge_optimizer.recover(path)
         if (path / _META_FILE).exists():
             try:
                 self._shard = qe.EdgeShard.load(str(path))
@@ -105,9 +116,23 @@ class QdrantEdgeIndex:
                     ) from exc
                 raise
             self._keywords = self._meta().get("sparse") == ANALYZER
+            self._unindexed = max(0, self.count() - int(str(self._meta().get("indexed_points", 0))))
 
     def _meta(self) -> dict[str, object]:
         return dict(json.loads((self._path / _META_FILE).read_text()))
+
+    def _write_meta(self, meta: dict[str, object]) -> None:
+        (self._path / _META_FILE).write_text(json.dumps(meta))
+
+    def _update(self, operation: qe.UpdateOperation, points: int = 0) -> None:
+        """Apply one write (adding `points` new points), durably, and keep it for a pending swap."""
+        with self._lock:
+            self.shard.update(operation)
+            self.shard.flush()
+            self._unindexed += points
+            if self._journal is not None and len(self._journal) <= _JOURNAL_LIMIT:
+                self._journal.append(operation)
+            self._total = -1
 
     @property
     def shard(self) -> qe.EdgeShard:
@@ -137,8 +162,7 @@ class QdrantEdgeIndex:
         for key in INDEXED_KEYWORDS:
             shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
         shard.flush()
-        meta = {"model": model, "dimension": dimension, "sparse": ANALYZER}
-        (self._path / _META_FILE).write_text(json.dumps(meta))
+        self._write_meta({"model": model, "dimension": dimension, "sparse": ANALYZER})
         self._shard = shard
         self._keywords = True
 
@@ -164,22 +188,60 @@ class QdrantEdgeIndex:
             if sparse is not None and self._keywords and sparse[i]:
                 named[SPARSE] = _sparse(sparse[i])
             points.append(qe.Point(c.id, named, to_payload(c)))
-        self.shard.update(qe.UpdateOperation.upsert_points(points))
-        self.shard.flush()
-        self._total = -1
+        self._update(qe.UpdateOperation.upsert_points(points), len(points))
 
     def search(self, vector: Sequence[float], tokens: frozenset[str], limit: int) -> list[ScoredChunk]:
         """Nearest chunks whose ACL intersects `tokens`, filtered inside the engine."""
         return self.query(Query(dense=vector), tokens, limit)
 
     def optimize(self) -> bool:
-        """Build the HNSW graph and quantised copies of what is not indexed yet (blocking);
-        True when something was optimised."""
-        if self._shard is None:
-            return False
-        changed = self._shard.optimize()
+        """Build the HNSW graph and int8 copies of what is not indexed yet, on a copy of the shard
+        in a child process, then swap the copy in and replay the writes made meanwhile; True when
+        a new index was swapped in. Blocks the caller (not searches) until then; writes wait only
+        while the shard is copied."""
+        with self._lock:
+            if self._shard is None or self._unindexed < self._indexing_points():
+                return False
+            started = time.perf_counter()
+            self._shard.flush()
+            try:
+                copy = edge_optimizer.copy_of(self._path)
+            except OSError as exc:  # the disk cannot hold a second copy of the shard
+                log.warning("vector index not optimised: cannot copy the shard: %s", exc)
+                return False
+            indexed, self._unindexed, self._journal = self.count(), 0, []
+        try:
+            if not edge_optimizer.optimize_in_child(copy):
+                return False  # below the engine's indexing threshold, or it failed (logged)
+            with self._lock:
+                journal = self._journal or []
+                if len(journal) > _JOURNAL_LIMIT:
+                    edge_optimizer.discard(copy)
+                    self._unindexed += indexed
+                    log.info("vector index optimisation dropped: %d writes meanwhile", len(journal))
+                    return False
+                self._swap(copy, journal, indexed)
+        finally:
+            self._journal = None
+        log.info("vector index optimised: %d points in %.1f s", indexed, time.perf_counter() - started)
+        return True
+
+    def _indexing_points(self) -> int:
+        """How many new points make a segment the engine builds a graph for."""
+        dimension = int(str(self._meta().get("dimension", 384)))
+        return self._settings.indexing_threshold_kb * 1024 // (4 * dimension)
+
+    def _swap(self, copy: Path, journal: Sequence[qe.UpdateOperation], indexed: int) -> None:
+        """Close the shard, put the optimised copy in its place and replay `journal` on it."""
+        self.shard.close()
+        self._shard = None
+        edge_optimizer.swap_in(self._path, copy)
+        self._shard = qe.EdgeShard.load(str(self._path))
+        for operation in journal:
+            self._shard.update(operation)
+        self._shard.flush()
+        self._write_meta({**self._meta(), "indexed_points": indexed})
         self._total = -1
-        return changed
 
     def _plan(self, acl: qe.Filter) -> SearchPlan:
         if self._total < 0:
@@ -211,9 +273,15 @@ class QdrantEdgeIndex:
         chosen: SearchPlan | None,
     ) -> list[ScoredChunk]:
         required = [tokens, *also]
-        if not all(required) or limit <= 0 or self._shard is None:
+        if not all(required) or limit <= 0:
             return []
         acl = qe.Filter(must=[qe.FieldCondition(key=ACL_KEY, match=qe.MatchAny(sorted(t))) for t in required])
+        with self._lock:
+            return self._run(query, limit, acl, chosen)
+
+    def _run(self, query: Query, limit: int, acl: qe.Filter, chosen: SearchPlan | None) -> list[ScoredChunk]:
+        if self._shard is None:
+            return []
         exact = _params(chosen or self._plan(acl))
         mode = query.mode
         if mode != SearchMode.DENSE and not self._keywords:  # built before keyword vectors existed
@@ -249,33 +317,29 @@ class QdrantEdgeIndex:
             return
         must_not: list[Any] | None = [_match(VERSION_KEY, keep_version)] if keep_version else None
         selector = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)], must_not=must_not)
-        self.shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
-        self.shard.flush()
-        self._total = -1
+        self._update(qe.UpdateOperation.delete_points_by_filter(selector))
 
     def set_acl(self, document_id: str, tokens: frozenset[str]) -> None:
         """Overwrite the ACL tokens of every point of a document."""
         if self._shard is None:
             return
         selector = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)])
-        self.shard.update(qe.UpdateOperation.set_payload_by_filter(selector, {ACL_KEY: sorted(tokens)}))
-        self.shard.flush()
+        self._update(qe.UpdateOperation.set_payload_by_filter(selector, {ACL_KEY: sorted(tokens)}))
 
     def count(self, document_id: str | None = None) -> int:
         """Exact number of points (in total or for one document)."""
         if self._shard is None:
             return 0
         flt = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)]) if document_id else None
-        return self.shard.count(qe.CountRequest(exact=True, filter=flt))
+        with self._lock:
+            return self.shard.count(qe.CountRequest(exact=True, filter=flt))
 
     def delete_version(self, document_id: str, version: str) -> None:
         """Remove the points of one version of a document."""
         if self._shard is None:
             return
         selector = qe.Filter(must=[_match(DOCUMENT_KEY, document_id), _match(VERSION_KEY, version)])
-        self.shard.update(qe.UpdateOperation.delete_points_by_filter(selector))
-        self.shard.flush()
-        self._total = -1
+        self._update(qe.UpdateOperation.delete_points_by_filter(selector))
 
     def points(self, document_id: str | None = None) -> list[PointKey]:
         """What every stored point belongs to, for one document or all."""
@@ -285,9 +349,10 @@ class QdrantEdgeIndex:
         offset = None
         flt = qe.Filter(must=[_match(DOCUMENT_KEY, document_id)]) if document_id else None
         while True:
-            records, offset = self.shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=512, filter=flt, with_payload=list(KEY_FIELDS))
-            )
+            with self._lock:
+                records, offset = self.shard.scroll(
+                    qe.ScrollRequest(offset=offset, limit=512, filter=flt, with_payload=list(KEY_FIELDS))
+                )
             keys.extend(point_key(str(r.id), r.payload or {}) for r in records)
             if offset is None:
                 return keys
@@ -298,14 +363,17 @@ class QdrantEdgeIndex:
             return
         offset = None
         while True:
-            records, offset = self.shard.scroll(qe.ScrollRequest(offset=offset, limit=256, with_payload=True))
+            with self._lock:
+                request = qe.ScrollRequest(offset=offset, limit=256, with_payload=True)
+                records, offset = self.shard.scroll(request)
             yield from (from_payload(r.payload or {}) for r in records)
             if offset is None:
                 return
 
     def close(self) -> None:
         """Flush and release the shard directory."""
-        if self._shard is not None:
-            self._shard.flush()
-            self._shard.close()
-            self._shard = None
+        with self._lock:
+            if self._shard is not None:
+                self._shard.flush()
+                self._shard.close()
+                self._shard = None
