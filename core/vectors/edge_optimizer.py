@@ -30,7 +30,11 @@ def copy_of(path: Path) -> Path:
     """Copy a flushed shard directory next to itself; the copy's path."""
     copy = _sibling(path, "optimizing")
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(path, copy)
+    try:
+        shutil.copytree(path, copy)
+    except OSError:
+        shutil.rmtree(copy, ignore_errors=True)  # a full disk leaves no half copy behind
+        raise
     return copy
 
 
