@@ -4,16 +4,20 @@ The engine holds the GIL for the whole of `optimize()` (half a minute at 60,000 
 minutes at a million), which would stop every request of the process that serves searches. So
 the index copies its flushed shard, `python -m core.vectors.edge_optimizer COPY` optimises the
 copy at a lower CPU priority, and the index swaps the copy in and replays the writes made
-meanwhile. A swap a crash cut short is undone by `recover` when the shard is next opened.
+meanwhile. A swap a crash cut short is undone by `restore` when the shard is next opened, and
+leftovers are removed only by the process that holds the shard (so never a running build's copy).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import qdrant_edge as qe
@@ -26,8 +30,24 @@ def _sibling(path: Path, suffix: str) -> Path:
     return path.with_name(f"{path.name}.{suffix}")
 
 
+@contextmanager
+def _renaming(path: Path) -> Iterator[None]:
+    """Held by whoever renames the shard directory, across processes."""
+    with _sibling(path, "lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
 def copy_of(path: Path) -> Path:
-    """Copy a flushed shard directory next to itself; the copy's path."""
+    """Copy a flushed shard directory next to itself; the copy's path. Refused (OSError) unless
+    the disk keeps room for the build, which about doubles the copy, so writes never hit a full disk."""
+    size = _size(path)
+    if shutil.disk_usage(path.parent).free < 3 * size:
+        raise OSError(f"{size * 3 // 2**20} MB free needed beside the shard for its graph build")
     copy = _sibling(path, "optimizing")
     shutil.rmtree(copy, ignore_errors=True)
     try:
@@ -55,9 +75,10 @@ def optimize_in_child(copy: Path) -> bool:
 def swap_in(path: Path, copy: Path) -> None:
     """Replace the (closed) shard at `path` by the optimised `copy`."""
     old = _sibling(path, "replaced")
-    shutil.rmtree(old, ignore_errors=True)
-    path.rename(old)
-    copy.rename(path)
+    with _renaming(path):
+        shutil.rmtree(old, ignore_errors=True)
+        path.rename(old)
+        copy.rename(path)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -66,12 +87,19 @@ def discard(copy: Path) -> None:
     shutil.rmtree(copy, ignore_errors=True)
 
 
-def recover(path: Path) -> None:
-    """Put back the shard a crash left renamed aside, and drop unfinished copies."""
+def restore(path: Path) -> None:
+    """Put back the shard a crash left renamed aside (between the two renames of `swap_in`)."""
     old = _sibling(path, "replaced")
-    if not path.exists() and old.exists():
-        old.rename(path)
-    for leftover in (old, _sibling(path, "optimizing")):
+    if not old.exists():
+        return
+    with _renaming(path):
+        if not path.exists() and old.exists():
+            old.rename(path)
+
+
+def remove_leftovers(path: Path) -> None:
+    """Drop copies a crash left; only for the process holding the shard (no build is running)."""
+    for leftover in (_sibling(path, "replaced"), _sibling(path, "optimizing")):
         shutil.rmtree(leftover, ignore_errors=True)
 
 

@@ -33,7 +33,7 @@ from core.vectors.payload import (
     point_key,
     to_payload,
 )
-from core.vectors.tuning import SearchPlan, full_scan_points, plan, reference
+from core.vectors.tuning import SearchPlan, full_scan_points, indexing_points, plan, reference
 
 DENSE = "dense"
 SPARSE = "sparse"
@@ -104,7 +104,9 @@ class QdrantEdgeIndex:
         self._lock = threading.RLock()
         self._journal: list[qe.UpdateOperation] | None = None  # writes since the copy, for replay
         self._unindexed = 0  # points written since the graph was last built
-        edge_optimizer.recover(path)
+        self._building = False  # one graph build at a time: a second would remove the first's copy
+        if path.parent.exists():
+            edge_optimizer.restore(path)
         if (path / _META_FILE).exists():
             try:
                 self._shard = qe.EdgeShard.load(str(path))
@@ -115,6 +117,7 @@ class QdrantEdgeIndex:
                         "running? stop it, or use a Qdrant server for several processes)"
                     ) from exc
                 raise
+            edge_optimizer.remove_leftovers(path)  # the shard is ours: no build of another process runs
             self._keywords = self._meta().get("sparse") == ANALYZER
             self._unindexed = max(0, self.count() - int(str(self._meta().get("indexed_points", 0))))
 
@@ -200,16 +203,17 @@ class QdrantEdgeIndex:
         a new index was swapped in. Blocks the caller (not searches) until then; writes wait only
         while the shard is copied."""
         with self._lock:
-            if self._shard is None or self._unindexed < self._indexing_points():
+            if self._shard is None or self._building or self._unindexed < self._indexing_points():
                 return False
             started = time.perf_counter()
             self._shard.flush()
             try:
                 copy = edge_optimizer.copy_of(self._path)
-            except OSError as exc:  # the disk cannot hold a second copy of the shard
+            except OSError as exc:  # no room beside the shard for a second copy
                 log.warning("vector index not optimised: cannot copy the shard: %s", exc)
                 return False
-            indexed, self._unindexed, self._journal = self.count(), 0, []
+            unindexed, indexed = self._unindexed, self.count()
+            self._building, self._unindexed, self._journal = True, 0, []
         try:
             if not edge_optimizer.optimize_in_child(copy):
                 return False  # below the engine's indexing threshold, or it failed (logged)
@@ -217,19 +221,17 @@ class QdrantEdgeIndex:
                 journal = self._journal or []
                 if len(journal) > _JOURNAL_LIMIT:
                     edge_optimizer.discard(copy)
-                    self._unindexed += indexed
+                    self._unindexed += unindexed
                     log.info("vector index optimisation dropped: %d writes meanwhile", len(journal))
                     return False
                 self._swap(copy, journal, indexed)
         finally:
-            self._journal = None
+            self._journal, self._building = None, False
         log.info("vector index optimised: %d points in %.1f s", indexed, time.perf_counter() - started)
         return True
 
     def _indexing_points(self) -> int:
-        """How many new points make a segment the engine builds a graph for."""
-        dimension = int(str(self._meta().get("dimension", 384)))
-        return self._settings.indexing_threshold_kb * 1024 // (4 * dimension)
+        return indexing_points(self._settings, int(str(self._meta().get("dimension", 384))))
 
     def _swap(self, copy: Path, journal: Sequence[qe.UpdateOperation], indexed: int) -> None:
         """Close the shard, put the optimised copy in its place and replay `journal` on it."""

@@ -51,6 +51,15 @@ def reference(settings: QdrantSettings) -> SearchPlan:
     return SearchPlan(True, settings.hnsw_ef, False, 1.0, 0)
 
 
+def _vectors_in(kilobytes: int, dimension: int) -> int:
+    return kilobytes * 1024 // (4 * dimension)  # float32 vectors; Qdrant's thresholds count KB
+
+
 def full_scan_points(settings: QdrantSettings, dimension: int = 384) -> int:
-    """How many float32 vectors of `dimension` fit the full-scan threshold (Qdrant counts KB)."""
-    return settings.full_scan_threshold_kb * 1024 // (4 * dimension)
+    """How many vectors of `dimension` fit the full-scan threshold."""
+    return _vectors_in(settings.full_scan_threshold_kb, dimension)
+
+
+def indexing_points(settings: QdrantSettings, dimension: int = 384) -> int:
+    """How many unindexed vectors make a segment the engine builds a graph for."""
+    return _vectors_in(settings.indexing_threshold_kb, dimension)

@@ -3,12 +3,14 @@ meanwhile, nothing written meanwhile is lost, and a crash or a failed build leav
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from core.errors import DependencyUnavailable
 from core.search import Query
 from core.settings import QdrantSettings
 from core.vectors import edge_optimizer
@@ -94,4 +96,33 @@ def test_a_shard_below_the_indexing_threshold_is_not_copied(
 
     monkeypatch.setattr(edge_optimizer, "copy_of", no_copy)
     assert not index.optimize()
+    index.close()
+
+
+def test_a_second_build_or_a_second_opener_never_touches_the_running_builds_copy(tmp_path: Path) -> None:
+    index = _filled(tmp_path / "edge")
+    results: list[bool] = []
+    builders = [threading.Thread(target=lambda: results.append(index.optimize())) for _ in range(2)]
+    for builder in builders:
+        builder.start()
+    while not (tmp_path / "edge.optimizing").exists() and any(b.is_alive() for b in builders):
+        pass
+    with pytest.raises(DependencyUnavailable):  # e.g. a CLI run while the server builds
+        QdrantEdgeIndex(tmp_path / "edge", TUNED)
+    for builder in builders:
+        builder.join()
+    assert sorted(results) == [False, True]  # one build; the other call found it running
+    assert index.count() == 3000 and index.shard.info().indexed_vectors_count >= 3000
+    index.close()
+
+
+def test_no_build_starts_without_room_for_it_and_writes_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = _filled(tmp_path / "edge", 500)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: shutil._ntuple_diskusage(10**9, 10**9 - 1, 1))
+    assert not index.optimize()
+    assert not (tmp_path / "edge.optimizing").exists()
+    index.upsert([chunk("after", acl=A)], [vec(99)])
+    assert index.count() == 501
     index.close()
